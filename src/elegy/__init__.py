@@ -1,0 +1,21 @@
+"""Elegy: a Keras-like training framework for JAX whose networks are Haiku modules."""
+from elegy import callbacks, data, losses, metrics
+from elegy.model import GradStep, Model, ModelBase, PredStep, TestStep, TrainStep
+from elegy.states import RNGSeq, States
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GradStep",
+    "Model",
+    "ModelBase",
+    "PredStep",
+    "RNGSeq",
+    "States",
+    "TestStep",
+    "TrainStep",
+    "callbacks",
+    "data",
+    "losses",
+    "metrics",
+]

@@ -1,0 +1,83 @@
+"""The `Callback` hook set of Keras and the `CallbackList` that dispatches it in order."""
+from __future__ import annotations
+
+from typing import Any, Iterable, List, Mapping, Optional
+
+LogsT = Optional[Mapping[str, Any]]
+
+
+class Callback:
+    """Base class for objects that react to the events of fit, evaluate and predict.
+
+    Every hook receives `logs`, a mapping of log names to floats. `self.model` is the
+    model being trained; setting `self.model.stop_training = True` ends `fit` after the
+    current epoch. `self.params` holds `epochs`, `steps` and `verbose`.
+    """
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.params: dict = {}
+
+    def set_model(self, model: Any) -> None:
+        self.model = model
+
+    def set_params(self, params: dict) -> None:
+        self.params = params
+
+    def on_train_begin(self, logs: LogsT = None) -> None: ...
+    def on_train_end(self, logs: LogsT = None) -> None: ...
+    def on_epoch_begin(self, epoch: int, logs: LogsT = None) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: LogsT = None) -> None: ...
+    def on_train_batch_begin(self, batch: int, logs: LogsT = None) -> None: ...
+    def on_train_batch_end(self, batch: int, logs: LogsT = None) -> None: ...
+    def on_test_begin(self, logs: LogsT = None) -> None: ...
+    def on_test_end(self, logs: LogsT = None) -> None: ...
+    def on_test_batch_begin(self, batch: int, logs: LogsT = None) -> None: ...
+    def on_test_batch_end(self, batch: int, logs: LogsT = None) -> None: ...
+    def on_predict_begin(self, logs: LogsT = None) -> None: ...
+    def on_predict_end(self, logs: LogsT = None) -> None: ...
+    def on_predict_batch_begin(self, batch: int, logs: LogsT = None) -> None: ...
+    def on_predict_batch_end(self, batch: int, logs: LogsT = None) -> None: ...
+
+
+_HOOKS = [name for name in vars(Callback) if name.startswith("on_")]
+
+
+class CallbackList(Callback):
+    """Calls each hook on every callback, in the order given."""
+
+    def __init__(self, callbacks: Optional[Iterable[Callback]] = None, model: Any = None,
+                 **params: Any):
+        super().__init__()
+        self.callbacks: List[Callback] = list(callbacks or [])
+        for callback in self.callbacks:
+            if not isinstance(callback, Callback):
+                raise TypeError(
+                    f"callbacks must be elegy.callbacks.Callback instances, got {type(callback).__name__}"
+                )
+        if model is not None:
+            self.set_model(model)
+        self.set_params(params)
+
+    def set_model(self, model: Any) -> None:
+        super().set_model(model)
+        for callback in self.callbacks:
+            callback.set_model(model)
+
+    def set_params(self, params: dict) -> None:
+        super().set_params(params)
+        for callback in self.callbacks:
+            callback.set_params(params)
+
+
+def _dispatcher(hook: str):
+    def dispatch(self: CallbackList, *args: Any, **kwargs: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(*args, **kwargs)
+
+    dispatch.__name__ = hook
+    return dispatch
+
+
+for _hook in _HOOKS:
+    setattr(CallbackList, _hook, _dispatcher(_hook))

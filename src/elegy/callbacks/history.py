@@ -1,0 +1,23 @@
+"""`History`: every epoch's logs, by name."""
+from __future__ import annotations
+
+from typing import Dict, List
+
+from elegy.callbacks.callback import Callback
+
+
+class History(Callback):
+    """Records epoch logs; `history.history["loss"]` lists the loss of each epoch.
+
+    `fit` always adds one and returns it (also as `model.history`).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch: List[int] = []
+        self.history: Dict[str, List[float]] = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for name, value in (logs or {}).items():
+            self.history.setdefault(name, []).append(value)

@@ -1,0 +1,53 @@
+"""Logs handed to callbacks: host floats, fetched from the device only when read.
+
+A step's logs are device scalars. Reading them forces the host to wait for the step, so
+the loops wrap them in `Logs`, which fetches all values in one transfer the first time any
+value is read; a callback that ignores batch logs therefore costs no synchronisation.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator, Mapping, Optional
+
+import jax
+import numpy as np
+
+
+class Logs(Mapping[str, Any]):
+    """A read-only mapping of log names to floats (or arrays, for array-valued logs)."""
+
+    __slots__ = ("_device", "_host")
+
+    def __init__(self, values: Optional[Mapping[str, Any]] = None):
+        self._device: Dict[str, Any] = dict(values or {})
+        self._host: Optional[Dict[str, Any]] = None
+
+    def _fetch(self) -> Dict[str, Any]:
+        if self._host is None:
+            fetched = jax.device_get(self._device)
+            self._host = {k: _to_python(v) for k, v in fetched.items()}
+        return self._host
+
+    def __getitem__(self, name: str) -> Any:
+        return self._fetch()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._device)
+
+    def __len__(self) -> int:
+        return len(self._device)
+
+    def __repr__(self) -> str:
+        return f"Logs({self._fetch()!r})"
+
+    def with_prefix(self, prefix: str) -> "Logs":
+        return Logs({prefix + k: v for k, v in self._device.items()})
+
+    def merged(self, other: Mapping[str, Any]) -> "Logs":
+        values = dict(self._device)
+        values.update(other._device if isinstance(other, Logs) else other)
+        return Logs(values)
+
+
+def _to_python(value: Any) -> Any:
+    array = np.asarray(value)
+    return array.item() if array.ndim == 0 else array

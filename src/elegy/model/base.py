@@ -1,0 +1,376 @@
+"""`ModelBase`: the loops (fit, evaluate, predict), initialization and the compile cache.
+
+The loops only move data in, call a compiled step and hand logs to callbacks. A compiled
+step is a pure function `(States, Batch[, class_weight]) -> result`; the model keeps the
+current `States` between calls and nothing else that changes during training.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+
+import jax
+import numpy as np
+
+from elegy.callbacks import CallbackList, History, Logs, ProgbarLogger
+from elegy.data.batches import Batch, padded_batch
+from elegy.data.sources import is_batch_iterable, make_source, split_validation
+from elegy.data.structure import as_array_tree, num_samples
+from elegy.model.inject import inject
+from elegy.model.objectives import class_weight_vector
+from elegy.model.steps import GradStep, PredStep, TestStep, TrainStep, check_step_output
+from elegy.states import States, advance_rng, initial_states
+
+STEP_RESULTS = {"pred_step": PredStep, "test_step": TestStep, "grad_step": GradStep, "train_step": TrainStep}
+
+# What each compiled entry point runs: (step method, initializing, training).
+ENTRY_POINTS = {
+    "init": ("train_step", True, True),
+    "init_pred": ("pred_step", True, True),
+    "train": ("train_step", False, True),
+    "test": ("test_step", False, False),
+    "pred": ("pred_step", False, False),
+}
+
+NOT_INITIALIZED, PREDICT_READY, FULLY_INITIALIZED = 0, 1, 2
+
+
+def _check_verbose(verbose: Any) -> int:
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return int(verbose)
+
+
+def _check_int(value: Any, argument: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{argument} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class ModelBase:
+    """Loops, lazy initialization and compilation around the four overridable steps.
+
+    Subclasses provide `pred_step`, `test_step`, `grad_step` and `train_step`
+    (`elegy.Model` gives defaults for all four).
+    """
+
+    def __init__(self, seed: int = 42, run_eagerly: bool = False):
+        self.seed = _check_int(seed, "seed", 0)
+        self.run_eagerly = bool(run_eagerly)
+        self.stop_training = False
+        self.history: Optional[History] = None
+        self._compiled: Dict[Tuple[str, bool], Callable] = {}
+        self.reset()
+
+    # ------------------------------------------------------------------ states
+    def reset(self) -> None:
+        """Forget everything learned: States return to what the seed alone determines."""
+        self._states = initial_states(self.seed)
+        self._init_level = NOT_INITIALIZED
+        self._fresh_metrics: Any = None
+
+    @property
+    def states(self) -> States:
+        """The current States (params, net and optimizer states, metric states, rng)."""
+        return self._states
+
+    @states.setter
+    def states(self, value: States) -> None:
+        if not isinstance(value, States):
+            raise TypeError(f"model.states must be an elegy.States, got {type(value).__name__}")
+        self._states = value
+        self._init_level = FULLY_INITIALIZED
+        if self._fresh_metrics is None:
+            self._fresh_metrics = value.get("metrics_states")
+
+    @property
+    def initialized(self) -> bool:
+        return self._init_level == FULLY_INITIALIZED
+
+    def init(self, x: Any, y: Any = None, sample_weight: Any = None) -> States:
+        """Initialize States from one batch, once; later calls change nothing.
+
+        With `y`, the whole chain runs with `initializing=True` (`train_step`, which
+        reaches `grad_step`, `test_step` and `pred_step`); with only `x`, `pred_step`
+        alone creates the network's fields and the rest are filled by the first
+        fit/evaluate. Either way the network parameters depend only on the seed.
+        """
+        full = y is not None
+        self._check_ready("train_step" if full else "pred_step", what="init")
+        self._ensure_initialized(self._single_batch(x, y, sample_weight), full)
+        return self._states
+
+    def _ensure_initialized(self, batch: Batch, full: bool) -> None:
+        level = FULLY_INITIALIZED if full else PREDICT_READY
+        if self._init_level >= level:
+            return
+        start = initial_states(self.seed)
+        if full:
+            _, created = self._compiled_step("init")(start, batch, None)
+        else:
+            _, created = self._compiled_step("init_pred")(start, batch, None)
+        self._states = self._states.maybe_update(**created) if self._init_level else created
+        if full:
+            self._fresh_metrics = created.get("metrics_states")
+        self._init_level = level
+
+    def _with_fresh_metrics(self, states: States) -> States:
+        if self._fresh_metrics is None:
+            return states
+        return states.update(metrics_states=self._fresh_metrics)
+
+    # ------------------------------------------------------------------ steps
+    def call_step(self, name: str, **available: Any) -> Any:
+        """Call the step `name` with the arguments it declares and check what it returns.
+
+        `rng` is offered as `states.rng` unless given. Default steps use this to call the
+        next step down the chain, so overriding any one of them keeps the others working.
+        """
+        available.setdefault("rng", available["states"].rng)
+        result = inject(getattr(self, name), available, what=f"{type(self).__name__}.{name}")
+        return check_step_output(name, result, STEP_RESULTS[name])
+
+    def _check_ready(self, entry: str, what: str) -> None:
+        """Hook for subclasses: raise a clear error if `entry` cannot run; default: no check."""
+
+    def _run_entry(self, entry: str, states: States, batch: Batch, class_weight: Any):
+        step, initializing, training = ENTRY_POINTS[entry]
+        states = advance_rng(states)
+        result = self.call_step(
+            step,
+            x=batch.x,
+            y_true=batch.y,
+            sample_weight=batch.sample_weight,
+            class_weight=class_weight,
+            states=states,
+            initializing=initializing,
+            training=training,
+            mask=batch.mask,
+        )
+        if step == "pred_step":
+            return result.y_pred, result.states
+        return dict(result.logs), result.states
+
+    def _compiled_step(self, entry: str) -> Callable:
+        """The (cached) function for an entry point; jitted unless `run_eagerly`."""
+        key = (entry, self.run_eagerly)
+        fn = self._compiled.get(key)
+        if fn is None:
+            fn = functools.partial(self._run_entry, entry)
+            if not self.run_eagerly:
+                fn = jax.jit(fn)
+            self._compiled[key] = fn
+        return fn
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: Optional[int] = None,
+        epochs: int = 1,
+        verbose: Any = 1,
+        callbacks: Optional[Iterable[Any]] = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        class_weight: Optional[Mapping[int, float]] = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: Optional[int] = None,
+        validation_steps: Optional[int] = None,
+        validation_batch_size: Optional[int] = None,
+        validation_freq: int = 1,
+    ) -> History:
+        """Train for `epochs` epochs; returns the History (also kept as `model.history`).
+
+        Arguments follow Keras's `Model.fit`. `batch_size` defaults to 32. The last,
+        partial batch is padded and masked, so it neither recompiles nor biases the logs.
+        """
+        verbose = _check_verbose(verbose)
+        epochs = _check_int(epochs, "epochs", 1)
+        initial_epoch = _check_int(initial_epoch, "initial_epoch", 0)
+        validation_freq = _check_int(validation_freq, "validation_freq", 1)
+        batch_size = 32 if batch_size is None else batch_size
+        self._check_ready("train_step", what="fit")
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight, validation_split)
+        train = make_source(x, y, sample_weight, batch_size=batch_size, shuffle=bool(shuffle),
+                            seed=self.seed, steps=steps_per_epoch)
+        validation = self._validation_source(validation_data, validation_batch_size or batch_size,
+                                             validation_steps)
+        weights = class_weight_vector(class_weight)
+        class_weight_array = None if weights is None else np.asarray(weights, np.float32)
+
+        history = History()
+        callback_list = self._callback_list(callbacks, verbose, history, epochs=epochs,
+                                            steps=train.steps_per_epoch)
+        train_fn = self._compiled_step("train")
+        self.stop_training = False
+        epoch_logs: Mapping[str, Any] = {}
+        callback_list.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            callback_list.on_epoch_begin(epoch)
+            counter = int(self._states.get("epoch", 0))
+            logs: Optional[Dict[str, Any]] = None
+            for step, batch in enumerate(train.epoch(counter)):
+                if logs is None:
+                    self._ensure_initialized(batch, full=True)
+                    self._states = self._with_fresh_metrics(self._states)
+                callback_list.on_train_batch_begin(step)
+                logs, self._states = train_fn(self._states, batch, class_weight_array)
+                callback_list.on_train_batch_end(step, Logs(logs))
+            if logs is None:
+                raise ValueError("fit: the training data produced no batches this epoch")
+            self._states = self._states.update(epoch=np.asarray(counter + 1, np.int32))
+            epoch_logs = Logs(logs)
+            if validation is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._test_loop(validation, callback_list)
+                epoch_logs = epoch_logs.merged(val_logs.with_prefix("val_"))
+            callback_list.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        callback_list.on_train_end(epoch_logs)
+        self.history = history
+        return history
+
+    def _validation_source(self, data: Any, batch_size: int, steps: Optional[int]):
+        if data is None:
+            return None
+        if isinstance(data, tuple):
+            if not 1 <= len(data) <= 3:
+                raise ValueError(
+                    "validation_data must be (x, y) or (x, y, sample_weight) or an iterable "
+                    f"of batches; got a tuple of length {len(data)}"
+                )
+            vx, vy, vw = (list(data) + [None, None])[:3]
+            return make_source(vx, vy, vw, batch_size=batch_size, steps=steps)
+        if is_batch_iterable(data, None):
+            return make_source(data, batch_size=batch_size, steps=steps)
+        raise TypeError(
+            "validation_data must be a tuple (x, y[, sample_weight]) or an iterable of "
+            f"batches, got {type(data).__name__}"
+        )
+
+    def _callback_list(self, callbacks, verbose: int, *extra: Any, **params: Any) -> CallbackList:
+        items: List[Any] = list(callbacks or [])
+        if verbose:
+            items.insert(0, ProgbarLogger(verbose))
+        items.extend(extra)
+        return CallbackList(items, model=self, verbose=verbose, **params)
+
+    # ------------------------------------------------------------------ evaluate
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: Optional[int] = None,
+        verbose: Any = 1,
+        sample_weight: Any = None,
+        steps: Optional[int] = None,
+        callbacks: Optional[Iterable[Any]] = None,
+    ) -> Dict[str, float]:
+        """Loss and metrics over the whole data set, as a dict of floats.
+
+        The values are exact weighted means over every sample. `model.states` is left as
+        it was.
+        """
+        verbose = _check_verbose(verbose)
+        self._check_ready("test_step", what="evaluate")
+        source = make_source(x, y, sample_weight, batch_size=32 if batch_size is None else batch_size,
+                             steps=steps)
+        callback_list = self._callback_list(callbacks, verbose, steps=source.steps_per_epoch)
+        return dict(self._test_loop(source, callback_list))
+
+    def _test_loop(self, source: Any, callback_list: CallbackList) -> Logs:
+        test_fn = self._compiled_step("test")
+        callback_list.on_test_begin()
+        logs: Optional[Dict[str, Any]] = None
+        states = self._states
+        for step, batch in enumerate(source.epoch(0)):
+            if logs is None:
+                self._ensure_initialized(batch, full=True)
+                states = self._with_fresh_metrics(self._states)
+            callback_list.on_test_batch_begin(step)
+            logs, states = test_fn(states, batch, None)
+            callback_list.on_test_batch_end(step, Logs(logs))
+        if logs is None:
+            raise ValueError("evaluate: the data produced no batches")
+        result = Logs(logs)
+        callback_list.on_test_end(result)
+        return result
+
+    # ------------------------------------------------------------------ predict
+    def predict(
+        self,
+        x: Any,
+        batch_size: Optional[int] = None,
+        verbose: Any = 0,
+        steps: Optional[int] = None,
+        callbacks: Optional[Iterable[Any]] = None,
+    ) -> Any:
+        """Predictions for every sample of `x`, as numpy arrays in the module's structure."""
+        verbose = _check_verbose(verbose)
+        self._check_ready("pred_step", what="predict")
+        source = make_source(x, batch_size=32 if batch_size is None else batch_size, steps=steps)
+        callback_list = self._callback_list(callbacks, verbose, steps=source.steps_per_epoch)
+        pred_fn = self._compiled_step("pred")
+        callback_list.on_predict_begin()
+        outputs, rows = [], []
+        for step, batch in enumerate(source.epoch(0)):
+            self._ensure_initialized(batch, full=False)
+            callback_list.on_predict_batch_begin(step)
+            y_pred, _ = pred_fn(self._states, batch, None)
+            outputs.append(y_pred)
+            rows.append(batch.num_real)
+            callback_list.on_predict_batch_end(step, {"outputs": y_pred})
+        if not outputs:
+            raise ValueError("predict: x produced no batches")
+        callback_list.on_predict_end()
+        host = jax.device_get(outputs)
+        return jax.tree_util.tree_map(
+            lambda *leaves: np.concatenate([leaf[:n] for leaf, n in zip(leaves, rows)]), *host
+        )
+
+    # ------------------------------------------------------------------ single batches
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                       class_weight: Optional[Mapping[int, float]] = None) -> Dict[str, float]:
+        """One training step on one batch; returns that batch's logs as floats."""
+        self._check_ready("train_step", what="train_on_batch")
+        batch = self._single_batch(x, y, sample_weight)
+        self._ensure_initialized(batch, full=True)
+        weights = class_weight_vector(class_weight)
+        weights = None if weights is None else np.asarray(weights, np.float32)
+        states = self._with_fresh_metrics(self._states)
+        logs, self._states = self._compiled_step("train")(states, batch, weights)
+        return dict(Logs(logs))
+
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None) -> Dict[str, float]:
+        """Loss and metrics of one batch, as floats; `model.states` is left as it was."""
+        self._check_ready("test_step", what="test_on_batch")
+        batch = self._single_batch(x, y, sample_weight)
+        self._ensure_initialized(batch, full=True)
+        logs, _ = self._compiled_step("test")(self._with_fresh_metrics(self._states), batch, None)
+        return dict(Logs(logs))
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """Predictions for one batch, as numpy arrays."""
+        self._check_ready("pred_step", what="predict_on_batch")
+        batch = self._single_batch(x, None, None)
+        self._ensure_initialized(batch, full=False)
+        y_pred, _ = self._compiled_step("pred")(self._states, batch, None)
+        return jax.device_get(y_pred)
+
+    @staticmethod
+    def _single_batch(x: Any, y: Any, sample_weight: Any) -> Batch:
+        x, y, sample_weight = (as_array_tree(t, n) for t, n in ((x, "x"), (y, "y"), (sample_weight, "sample_weight")))
+        rows = num_samples(x=x, y=y, sample_weight=sample_weight)
+        return padded_batch(x, y, sample_weight, rows)
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> Dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_compiled"] = {}
+        return state

@@ -1,0 +1,58 @@
+"""Calling a user's step with only the arguments it declares.
+
+A step override names what it uses (`def test_step(self, x, y_true, states)`) and the
+framework passes exactly those. Signatures are inspected once per function and cached;
+the call itself happens while tracing, so compiled steps pay nothing for it.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable, Mapping, Optional, Tuple
+
+
+@functools.lru_cache(maxsize=None)
+def _declared(fn: Callable) -> Tuple[Tuple[str, ...], Tuple[str, ...], bool]:
+    """(all named parameters, the required ones, whether it takes **kwargs)."""
+    params = inspect.signature(fn).parameters.values()
+    names, required, var_keyword = [], [], False
+    for p in params:
+        if p.kind is p.VAR_KEYWORD:
+            var_keyword = True
+        elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            names.append(p.name)
+            if p.default is p.empty:
+                required.append(p.name)
+    return tuple(names), tuple(required), var_keyword
+
+
+def declared_parameters(fn: Callable) -> Tuple[str, ...]:
+    """Names of the parameters `fn` accepts by keyword (`self` excluded for methods)."""
+    names = _declared(_unbound(fn))[0]
+    return names[1:] if inspect.ismethod(fn) else names
+
+
+def inject(fn: Callable, available: Mapping[str, Any], *, what: Optional[str] = None) -> Any:
+    """Call `fn` with the entries of `available` whose names it declares.
+
+    A function with `**kwargs` receives everything. A required parameter that is not
+    available is an error that names it and lists what could have been passed.
+    """
+    target = _unbound(fn)
+    names, required, var_keyword = _declared(target)
+    if inspect.ismethod(fn) and names:
+        names, required = names[1:], tuple(n for n in required if n != names[0])
+    missing = [n for n in required if n not in available]
+    if missing:
+        label = what or getattr(fn, "__qualname__", repr(fn))
+        raise TypeError(
+            f"{label} declares parameter(s) {missing} that the framework cannot provide; "
+            f"it can provide: {sorted(available)}"
+        )
+    if var_keyword:
+        return fn(**available)
+    return fn(**{n: available[n] for n in names if n in available})
+
+
+def _unbound(fn: Callable) -> Callable:
+    return fn.__func__ if inspect.ismethod(fn) else fn

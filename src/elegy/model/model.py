@@ -1,0 +1,211 @@
+"""`Model`: the default step chain on a Haiku module, with losses, metrics and optax.
+
+    pred_step  <-  test_step  <-  grad_step  <-  train_step
+
+Each default calls the one to its left through `call_step`, so a subclass may override
+any single step (declaring only the parameters it uses) and the others keep working.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import jax
+import optax
+
+from elegy.model.base import ModelBase
+from elegy.model.objectives import Objectives, with_class_weight
+from elegy.model.steps import GradStep, PredStep, TestStep, TrainStep
+from elegy.module import PureModule, to_pure_module
+from elegy.states import States
+
+CHAIN = ("train_step", "grad_step", "test_step", "pred_step")
+
+
+class Model(ModelBase):
+    """A Keras-like model around a Haiku network.
+
+    Args:
+        module: a Haiku forward function, an `hk.Module` subclass or factory, or an
+            `hk.Transformed(WithState)`; may be None when `pred_step`/`test_step` are
+            overridden.
+        loss: a loss object, a function `(y_true, y_pred)`, a name, or a list/dict of them
+            (summed; each also logged).
+        metrics: a metric, a function `(y_true, y_pred)`, a name such as `"accuracy"`, or a
+            list/dict of them.
+        optimizer: an optax `GradientTransformation`; needed by the default `train_step`.
+        seed: every random choice (initialization, dropout, shuffling) derives from it.
+        run_eagerly: run the steps uncompiled, for debugging with prints and breakpoints.
+
+    Example:
+        >>> import elegy, haiku as hk, optax, numpy as np
+        >>> model = elegy.Model(
+        ...     module=lambda x: hk.nets.MLP([16, 3])(x),
+        ...     loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
+        ...     metrics=["accuracy"],
+        ...     optimizer=optax.adam(1e-2),
+        ... )
+        >>> x, y = np.random.rand(64, 4).astype("float32"), np.random.randint(0, 3, 64)
+        >>> history = model.fit(x, y, epochs=2, verbose=0)
+        >>> sorted(history.history)
+        ['accuracy', 'loss']
+    """
+
+    def __init__(
+        self,
+        module: Any = None,
+        loss: Any = None,
+        metrics: Any = None,
+        optimizer: Optional[optax.GradientTransformation] = None,
+        seed: int = 42,
+        run_eagerly: bool = False,
+    ):
+        if optimizer is not None and not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
+            raise TypeError(
+                "optimizer must be an optax GradientTransformation (with init and update), "
+                f"got {type(optimizer).__name__}"
+            )
+        self.module = module
+        self.loss = loss
+        self.metrics = metrics
+        self.optimizer = optimizer
+        self._pure_module: Optional[PureModule] = None if module is None else to_pure_module(module)
+        self._objectives = Objectives(loss, metrics)
+        super().__init__(seed=seed, run_eagerly=run_eagerly)
+
+    # ------------------------------------------------------------------ the chain
+    def pred_step(self, x: Any, states: States, initializing: bool, training: bool) -> PredStep:
+        """Run the Haiku module; on initialization, create its params and state.
+
+        BatchNorm statistics (Haiku state) are updated only in training steps, and never
+        by initialization.
+        """
+        module = self._require_module()
+        rng = states.rng
+        if initializing:
+            params, net_states = module.init(rng.next(), x, training)
+        else:
+            params, net_states = states.net_params, states.net_states
+        y_pred, updated = module.apply(params, net_states, rng.next(), x, training)
+        if training and not initializing:
+            net_states = updated
+        return PredStep(y_pred, states.update(net_params=params, net_states=net_states))
+
+    def test_step(
+        self,
+        x: Any,
+        y_true: Any,
+        sample_weight: Any,
+        class_weight: Any,
+        states: States,
+        initializing: bool,
+        training: bool,
+        mask: Any = None,
+    ) -> TestStep:
+        """Predict, compute the loss terms and update the running loss and metric means."""
+        if not self._objectives.has_loss:
+            raise ValueError(_NO_LOSS)
+        y_pred, states = self.call_step(
+            "pred_step", x=x, states=states, initializing=initializing, training=training, mask=mask
+        )
+        weights = with_class_weight(sample_weight, class_weight, y_true)
+        total, terms = self._objectives.loss_terms(y_true, y_pred, weights, mask)
+        metrics_states = states.get("metrics_states")
+        if initializing or metrics_states is None:
+            metrics_states = self._objectives.init_states()
+        if not initializing:
+            metrics_states = self._objectives.update_states(
+                metrics_states, y_true, y_pred, weights, mask, total, terms
+            )
+        logs = self._objectives.logs(metrics_states)
+        return TestStep(total, logs, states.update(metrics_states=metrics_states))
+
+    def grad_step(
+        self,
+        x: Any,
+        y_true: Any,
+        sample_weight: Any,
+        class_weight: Any,
+        states: States,
+        initializing: bool,
+        training: bool,
+        mask: Any = None,
+    ) -> GradStep:
+        """`test_step` plus the gradient of its loss with respect to `states.net_params`."""
+        args = dict(x=x, y_true=y_true, sample_weight=sample_weight, class_weight=class_weight,
+                    initializing=initializing, training=training, mask=mask)
+        if initializing:
+            loss, logs, states = self.call_step("test_step", states=states, **args)
+            return GradStep(loss, logs, states, None)
+
+        def loss_fn(params):
+            loss, logs, new_states = self.call_step(
+                "test_step", states=states.update(net_params=params), **args
+            )
+            return loss, (logs, new_states)
+
+        (loss, (logs, states)), grads = jax.value_and_grad(loss_fn, has_aux=True)(states.net_params)
+        return GradStep(loss, logs, states, grads)
+
+    def train_step(
+        self,
+        x: Any,
+        y_true: Any,
+        sample_weight: Any,
+        class_weight: Any,
+        states: States,
+        initializing: bool,
+        training: bool,
+        mask: Any = None,
+    ) -> TrainStep:
+        """`grad_step` plus one optax update; on initialization, the optimizer's state."""
+        _, logs, states, grads = self.call_step(
+            "grad_step", x=x, y_true=y_true, sample_weight=sample_weight,
+            class_weight=class_weight, states=states, initializing=initializing,
+            training=training, mask=mask,
+        )
+        if initializing:
+            optimizer_states = None if self.optimizer is None else self.optimizer.init(states.net_params)
+            return TrainStep(logs, states.update(optimizer_states=optimizer_states))
+        if self.optimizer is None:
+            raise ValueError(_NO_OPTIMIZER)
+        updates, optimizer_states = self.optimizer.update(grads, states.optimizer_states, states.net_params)
+        net_params = optax.apply_updates(states.net_params, updates)
+        return TrainStep(logs, states.update(net_params=net_params, optimizer_states=optimizer_states))
+
+    # ------------------------------------------------------------------ checks
+    def _require_module(self) -> PureModule:
+        if self._pure_module is None:
+            raise ValueError(_NO_MODULE)
+        return self._pure_module
+
+    def _reaches_default(self, entry: str, target: str) -> bool:
+        """True when every step from `entry` down to `target` is Model's own default.
+
+        Only then do we know for sure, before tracing, that the default `target` will run.
+        """
+        start, stop = CHAIN.index(entry), CHAIN.index(target)
+        if stop < start:
+            return False
+        for name in CHAIN[start : stop + 1]:
+            if getattr(type(self), name) is not getattr(Model, name):
+                return False
+        return True
+
+    def _check_ready(self, entry: str, what: str) -> None:
+        if what in ("fit", "train_on_batch") and self.optimizer is None and self._reaches_default(entry, "train_step"):
+            raise ValueError(f"{what}: " + _NO_OPTIMIZER)
+        if not self._objectives.has_loss and entry != "pred_step" and self._reaches_default(entry, "test_step"):
+            raise ValueError(f"{what}: " + _NO_LOSS)
+        if self._pure_module is None and self._reaches_default(entry, "pred_step"):
+            raise ValueError(f"{what}: " + _NO_MODULE)
+
+
+_NO_LOSS = (
+    "no loss: pass loss=... to Model (e.g. elegy.losses.SparseCategoricalCrossentropy"
+    "(from_logits=True)) or override test_step"
+)
+_NO_OPTIMIZER = "no optimizer: pass optimizer=... (an optax GradientTransformation) to Model or override train_step"
+_NO_MODULE = (
+    "the model cannot be initialized: module is None; pass module=... (a Haiku forward "
+    "function or module) or override pred_step"
+)

@@ -1,0 +1,103 @@
+"""Turning what a Haiku user already has into pure `init`/`apply` functions.
+
+Accepted forms, all normalised to an `hk.TransformedWithState`:
+
+* a forward function `def forward(x[, training]): ...` that builds modules inside;
+* an `hk.Module` subclass, or a callable with no required positional parameter that
+  returns a module (`lambda: MyNet(10)`, `functools.partial(MyNet, n=10)`);
+* an `hk.Transformed` or `hk.TransformedWithState` (passed through; it receives no
+  `training` flag because its signature cannot be inspected).
+
+A forward function (or a module's `__call__`) that declares `training` or `is_training`
+receives True in fit/train steps and False in evaluate/predict.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any, Callable, Optional
+
+import haiku as hk
+
+TRAINING_FLAG_NAMES = ("training", "is_training")
+
+
+@dataclasses.dataclass(frozen=True)
+class PureModule:
+    """A transformed module plus the keyword (if any) that carries the training flag."""
+
+    transformed: hk.TransformedWithState
+    training_flag: Optional[str]
+
+    def init(self, key, x, training: bool):
+        return self.transformed.init(key, x, **self._flag(training))
+
+    def apply(self, params, state, key, x, training: bool):
+        return self.transformed.apply(params, state, key, x, **self._flag(training))
+
+    def _flag(self, training: bool) -> dict:
+        return {self.training_flag: training} if self.training_flag else {}
+
+
+def to_pure_module(module: Any) -> PureModule:
+    """Normalise any accepted module form; raise a TypeError naming `module` otherwise."""
+    if isinstance(module, hk.TransformedWithState):
+        return PureModule(module, None)
+    if isinstance(module, hk.Transformed):
+        return PureModule(hk.with_empty_state(module), None)
+    if isinstance(module, hk.Module):
+        raise TypeError(
+            "module: got an hk.Module instance, which Haiku cannot create outside a "
+            "transform; pass its class or a factory instead, e.g. "
+            f"`module=lambda: {type(module).__name__}(...)`"
+        )
+    if not callable(module):
+        raise TypeError(
+            "module must be a Haiku forward function, an hk.Module subclass or factory, "
+            f"or an hk.Transformed(WithState); got {type(module).__name__}"
+        )
+    if _is_factory(module):
+        return _from_factory(module)
+    flag = _training_flag(module)
+    return PureModule(hk.transform_with_state(module), flag)
+
+
+def _is_factory(fn: Callable) -> bool:
+    """An hk.Module subclass, or any callable with no required positional parameter."""
+    if inspect.isclass(fn):
+        return issubclass(fn, hk.Module)
+    return _required_positional(fn) == 0
+
+
+def _from_factory(factory: Callable) -> PureModule:
+    def forward(x, training):
+        module = factory()
+        if not callable(module):
+            raise TypeError(
+                f"module: the factory {factory!r} returned {type(module).__name__}, "
+                "expected an hk.Module (or another callable network)"
+            )
+        flag = _training_flag(module.__call__)
+        return module(x, **({flag: training} if flag else {}))
+
+    return PureModule(hk.transform_with_state(forward), "training")
+
+
+def _training_flag(fn: Callable) -> Optional[str]:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return None
+    return next((n for n in TRAINING_FLAG_NAMES if n in params), None)
+
+
+def _required_positional(fn: Callable) -> int:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    return sum(
+        1
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    )

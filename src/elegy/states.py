@@ -1,0 +1,181 @@
+"""`States`, the one value that carries everything a training step changes, and `RNGSeq`.
+
+A step never mutates the model: it receives a `States`, returns a new one, and the loops
+store it. Keeping every changing quantity in a single immutable pytree is what lets a
+step be compiled with `jax.jit`, fused with `lax.scan`, donated, sharded and checkpointed
+without knowing what is inside.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping, Optional
+
+import jax
+import numpy as np
+
+__all__ = ["States", "RNGSeq"]
+
+
+@jax.tree_util.register_pytree_node_class
+class RNGSeq:
+    """A sequence of PRNG keys: each `next()` returns a key never returned before.
+
+    `next()` advances the sequence in place, so within one step several consumers that
+    share the same `RNGSeq` (for example the `rng` a step declares and `states.rng`, which
+    are the same object) never receive the same key. Storing it back with
+    `states.update(rng=rng)` is allowed but not required: the framework advances
+    `States.rng` before every step on its own.
+
+    Example:
+        >>> rng = RNGSeq(0)
+        >>> k1, k2 = rng.next(), rng.next()
+        >>> bool((k1 != k2).any())
+        True
+    """
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: Any):
+        if isinstance(key, (int, np.integer)):
+            key = jax.random.PRNGKey(int(key))
+        self.key = key
+
+    def next(self) -> jax.Array:
+        """Return a fresh key and advance the sequence."""
+        self.key, fresh = jax.random.split(self.key)
+        return fresh
+
+    def split(self) -> "RNGSeq":
+        """Return an independent sequence, advancing this one; neither repeats the other."""
+        return RNGSeq(self.next())
+
+    def tree_flatten(self):
+        return (self.key,), None
+
+    @classmethod
+    def tree_unflatten(cls, _aux, children):
+        obj = object.__new__(cls)
+        obj.key = children[0]
+        return obj
+
+    def __repr__(self) -> str:
+        return f"RNGSeq(key={self.key!r})"
+
+
+@jax.tree_util.register_pytree_node_class
+class States(Mapping[str, Any]):
+    """An immutable mapping of named fields that is also a JAX pytree.
+
+    The default steps use `net_params`, `net_states` (e.g. BatchNorm statistics),
+    `metrics_states`, `optimizer_states` and `rng`; a user's step may add any field of its
+    own with `update`. Fields are read as attributes (`states.net_params`) or items.
+
+    Example:
+        >>> s = States(net_params=None).update(net_params={"w": 1.0}, step=0)
+        >>> s.net_params, s.step
+        ({'w': 1.0}, 0)
+        >>> s.maybe_update(step=5).step   # only fills missing or None fields
+        0
+    """
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Optional[Mapping[str, Any]] = None, /, **kwargs: Any):
+        merged = dict(fields or {})
+        merged.update(kwargs)
+        for name in merged:
+            if not isinstance(name, str) or not name.isidentifier():
+                raise TypeError(f"States field names must be identifiers, got {name!r}")
+        object.__setattr__(self, "_fields", merged)
+
+    def update(self, **fields: Any) -> "States":
+        """Return a new States with `fields` set (added or replaced)."""
+        return States(self._fields, **fields)
+
+    def maybe_update(self, **fields: Any) -> "States":
+        """Return a new States where only the fields that are missing or None are set."""
+        missing = {k: v for k, v in fields.items() if self._fields.get(k) is None}
+        return self.update(**missing) if missing else self
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        fields = object.__getattribute__(self, "_fields")
+        try:
+            return fields[name]
+        except KeyError:
+            present = ", ".join(sorted(fields)) or "none"
+            raise AttributeError(
+                f"States has no field {name!r}; fields present: {present}. "
+                "Add one with states.update(...)"
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"States is immutable: use states.update({name}=...)")
+
+    def __getitem__(self, name: str) -> Any:
+        return self._fields[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={_describe(v)}" for k, v in self._fields.items())
+        return f"States({inner})"
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    __hash__ = object.__hash__
+
+    def __reduce__(self):
+        return (States, (self._fields,))
+
+    def tree_flatten(self):
+        names = tuple(sorted(self._fields))
+        return tuple(self._fields[n] for n in names), names
+
+    @classmethod
+    def tree_unflatten(cls, names, children):
+        obj = object.__new__(cls)
+        object.__setattr__(obj, "_fields", dict(zip(names, children)))
+        return obj
+
+
+def _describe(value: Any) -> str:
+    """A short summary for repr: leaf shapes rather than whole arrays."""
+    if value is None:
+        return "None"
+    leaves = jax.tree_util.tree_leaves(value)
+    if len(leaves) == 1 and leaves[0] is value:
+        shape = getattr(value, "shape", None)
+        return f"{type(value).__name__}{list(shape)}" if shape is not None else repr(value)
+    return f"<{type(value).__name__} with {len(leaves)} leaves>"
+
+
+def initial_states(seed: int) -> States:
+    """The States every model starts from: the rng derived from `seed`, epoch 0.
+
+    `epoch` counts the epochs trained so far; shuffling derives from it and the seed, so a
+    second `fit` gets fresh orders and a resumed run the same ones.
+    """
+    return States(
+        net_params=None,
+        net_states=None,
+        metrics_states=None,
+        optimizer_states=None,
+        rng=RNGSeq(jax.random.PRNGKey(seed)),
+        epoch=np.asarray(0, np.int32),
+    )
+
+
+def advance_rng(states: States) -> States:
+    """Give the step a fresh sequence derived from `states.rng`.
+
+    Called by the framework before every step, so each step sees new keys whether or not
+    the previous step stored its `rng` back.
+    """
+    return states.update(rng=RNGSeq(jax.random.fold_in(states.rng.key, 1)))
+

@@ -1,0 +1,42 @@
+"""Per-element weights from `sample_weight` and the padding `mask`, in one place.
+
+Partial batches are padded by repeating real rows, and `mask` says which rows are real
+(see `elegy.data`). Every built-in loss and metric multiplies by the weights computed here,
+so repeated rows never count and epoch values are exact.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import jax.numpy as jnp
+
+
+def element_weights(
+    values: jnp.ndarray, sample_weight: Optional[jnp.ndarray], mask: Optional[jnp.ndarray]
+) -> jnp.ndarray:
+    """Weights broadcast to `values.shape`: sample_weight * mask, per batch row.
+
+    `sample_weight` of shape `(batch,)` (or any prefix of `values.shape`) weighs whole rows.
+    """
+    weights = jnp.ones((), values.dtype)
+    if sample_weight is not None:
+        weights = weights * _expand_to(jnp.asarray(sample_weight, values.dtype), values.ndim)
+    if mask is not None:
+        weights = weights * _expand_to(jnp.asarray(mask, values.dtype), values.ndim)
+    return jnp.broadcast_to(weights, values.shape)
+
+
+def real_elements(values: jnp.ndarray, mask: Optional[jnp.ndarray]) -> jnp.ndarray:
+    """How many elements of `values` belong to real (unpadded) rows."""
+    if mask is None:
+        return jnp.asarray(values.size, values.dtype)
+    return element_weights(values, None, mask).sum()
+
+
+def _expand_to(weights: jnp.ndarray, ndim: int) -> jnp.ndarray:
+    if weights.ndim > ndim:
+        raise ValueError(
+            f"sample_weight has shape {weights.shape}, more dimensions than the values "
+            f"it weighs ({ndim})"
+        )
+    return jnp.reshape(weights, weights.shape + (1,) * (ndim - weights.ndim))
