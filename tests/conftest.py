@@ -1,0 +1,46 @@
+"""Shared fixtures: small, separable data and tiny Haiku networks, so tests run fast."""
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import haiku as hk
+import jax
+import numpy as np
+import pytest
+
+
+def blobs(n: int = 150, features: int = 4, classes: int = 3, seed: int = 0):
+    """Well-separated Gaussian blobs: any working classifier beats chance quickly."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 4, size=(classes, features))
+    y = rng.integers(0, classes, size=n)
+    x = centers[y] + rng.normal(0, 0.5, size=(n, features))
+    return x.astype(np.float32), y.astype(np.int32)
+
+
+def mlp_forward(x):
+    return hk.nets.MLP([16, 3])(x)
+
+
+def bn_dropout_forward(x, training):
+    x = hk.Linear(16)(x)
+    x = hk.BatchNorm(create_scale=True, create_offset=True, decay_rate=0.9)(x, training)
+    x = jax.nn.relu(x)
+    if training:
+        x = hk.dropout(hk.next_rng_key(), 0.3, x)
+    return hk.Linear(3)(x)
+
+
+@pytest.fixture
+def data():
+    return blobs()
+
+
+def pytest_configure(config):
+    """Share XLA executables between tests: many tests compile the same tiny networks."""
+    import tempfile
+
+    cache_dir = os.environ.get("ELEGY_TEST_COMPILATION_CACHE") or tempfile.mkdtemp(prefix="elegy-xla-")
+    jax.config.update("jax_compilation_cache_dir", cache_dir)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
