@@ -42,10 +42,10 @@ class ArraySource:
         self.y = as_array_tree(y, "y")
         self.sample_weight = as_array_tree(sample_weight, "sample_weight")
         self.num_samples = num_samples(x=self.x, y=self.y, sample_weight=self.sample_weight)
-        self.batch_size = batch_size
+        self.batch_size = min(batch_size, self.num_samples)  # no padding beyond the data
         self.shuffle = shuffle
         self.seed = seed
-        full = math.ceil(self.num_samples / batch_size)
+        full = math.ceil(self.num_samples / self.batch_size)
         self.steps_per_epoch: Optional[int] = min(full, steps) if steps else full
 
     def epoch(self, epoch_index: int) -> Iterator[Batch]:

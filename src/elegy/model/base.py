@@ -319,10 +319,13 @@ class ModelBase:
         pred_fn = self._compiled_step("pred")
         callback_list.on_predict_begin()
         outputs, rows = [], []
+        states = None
         for step, batch in enumerate(source.epoch(0)):
-            self._ensure_initialized(batch, full=False)
+            if states is None:
+                self._ensure_initialized(batch, full=False)
+                states = self._states
             callback_list.on_predict_batch_begin(step)
-            y_pred, _ = pred_fn(self._states, batch, None)
+            y_pred, states = pred_fn(states, batch, None)
             outputs.append(y_pred)
             rows.append(batch.num_real)
             callback_list.on_predict_batch_end(step, {"outputs": y_pred})

@@ -1,0 +1,53 @@
+"""Each step function is traced once per input signature, whatever the loop does."""
+from collections import Counter
+
+import numpy as np
+import optax
+
+import elegy
+from tests.conftest import blobs, bn_dropout_forward
+
+
+class TraceCounter(elegy.Model):
+    """Python code in a step runs only while JAX traces it, so calls count traces."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.traces = Counter()
+
+    def pred_step(self, x, states, initializing, training):
+        self.traces[(initializing, training)] += 1
+        return super().pred_step(x, states, initializing, training)
+
+
+def test_no_retrace_after_the_first_epoch_nor_in_later_calls():
+    x, y = blobs(150)  # batches of 32: the last one is partial (22 rows)
+    x_val, y_val = blobs(40, seed=1)
+    model = TraceCounter(
+        bn_dropout_forward,
+        loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        optimizer=optax.adam(1e-3),
+    )
+    model.fit(x, y, batch_size=32, epochs=3, validation_data=(x_val, y_val), verbose=0)
+    after_first_fit = dict(model.traces)
+    model.fit(x, y, batch_size=32, epochs=2, validation_data=(x_val, y_val), verbose=0)
+    for _ in range(2):
+        model.evaluate(x, y, batch_size=32, verbose=0)
+        model.predict(x, batch_size=32)
+
+    # init (initializing, training=True); train; test and predict share training=False
+    assert after_first_fit == {(True, True): 1, (False, True): 1, (False, False): 1}
+    assert dict(model.traces) == {(True, True): 1, (False, True): 1, (False, False): 2}
+
+
+def test_run_eagerly_traces_nothing_and_calls_the_step_every_batch():
+    x, y = blobs(64)
+    model = TraceCounter(
+        bn_dropout_forward,
+        loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer=optax.sgd(0.1),
+        run_eagerly=True,
+    )
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert model.traces[(False, True)] == 2  # two batches, each run as plain Python
