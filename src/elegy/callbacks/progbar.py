@@ -9,17 +9,20 @@ import sys
 import time
 from typing import Any, Mapping, Optional, TextIO
 
+import numpy as np
+
 from elegy.callbacks.callback import Callback
 
 BAR_WIDTH = 30
 
 
 def format_logs(logs: Optional[Mapping[str, Any]]) -> str:
+    """` - name: 0.1234` for every scalar log (Python, numpy or jax); arrays are skipped."""
     parts = []
     for name, value in (logs or {}).items():
-        if isinstance(value, float) or isinstance(value, int):
-            parts.append(f"{name}: {value:.4f}")
-    return "".join(f" - {p}" for p in parts)
+        if np.ndim(value) == 0 and np.issubdtype(np.asarray(value).dtype, np.number):
+            parts.append(f" - {name}: {float(value):.4f}")
+    return "".join(parts)
 
 
 def format_duration(seconds: float) -> str:
@@ -83,9 +86,10 @@ class ProgbarLogger(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.verbose == 2:
             elapsed = time.perf_counter() - self._start
+            rate = self._rate(self._seen, elapsed)
             self._write(
                 f"Epoch {epoch + 1}/{self.params.get('epochs')} - {format_duration(elapsed)}"
-                f" - {self._rate(self._seen, elapsed)}{format_logs(logs)}\n"
+                f"{' - ' + rate if rate else ''}{format_logs(logs)}\n"
             )
         elif self.verbose == 1:
             self._final(logs)

@@ -7,6 +7,7 @@ batches, data loaders). Both yield fixed-size `Batch`es with a mask of real rows
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any, Iterator, Optional
 
 import numpy as np
@@ -135,7 +136,8 @@ def split_validation(x: Any, y: Any, sample_weight: Any, fraction: float):
         )
     trees = [as_array_tree(t, n) for t, n in ((x, "x"), (y, "y"), (sample_weight, "sample_weight"))]
     n = num_samples(x=trees[0], y=trees[1], sample_weight=trees[2])
-    cut = int(math.floor(n * (1.0 - fraction)))
+    # Decimal arithmetic: 10 * (1 - 0.9) is 0.99999... in binary floating point.
+    cut = math.floor(n * (1 - Fraction(repr(float(fraction)))))
     if cut == 0 or cut == n:
         raise ValueError(
             f"validation_split={fraction} of {n} samples leaves {cut} for training and "

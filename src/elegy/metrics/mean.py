@@ -6,7 +6,7 @@ from typing import Any, Callable, Dict, Optional
 import jax.numpy as jnp
 
 from elegy.metrics.metric import Metric
-from elegy.weighting import element_weights
+from elegy.weighting import batch_rows, element_weights
 
 MeanState = Dict[str, jnp.ndarray]
 
@@ -70,8 +70,7 @@ class MeanMetricWrapper(Metric):
             )
         values = jnp.asarray(self.fn(y_true, y_pred, **self.kwargs), jnp.float32)
         if values.ndim == 0:
-            rows = jnp.shape(mask)[0] if mask is not None else 1
-            values = jnp.broadcast_to(values, (rows,))
+            values = jnp.broadcast_to(values, (batch_rows(y_pred),))
             sample_weight = None
         return self._mean.update(state, values, sample_weight, mask)
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import jax
 import jax.numpy as jnp
 
 from elegy import losses as losses_lib
 from elegy import metrics as metrics_lib
 from elegy.metrics.mean import Mean
 from elegy.naming import loss_log_name, unique_names
+from elegy.weighting import batch_rows
 
 _LOSS_TRACKER = Mean()
 
@@ -69,7 +69,7 @@ class Objectives:
 
     def update_states(self, states, y_true, y_pred, sample_weight, mask, total, terms) -> Dict[str, Any]:
         """Accumulate the batch into the metric states; loss means are weighted by rows."""
-        rows = jnp.shape(jnp.asarray(mask))[0] if mask is not None else _rows(y_pred)
+        rows = batch_rows(y_pred)
         new = dict(states)
         for name, value in (("loss", total), *terms.items()):
             if name in new:
@@ -83,10 +83,6 @@ class Objectives:
         logs = {name: _LOSS_TRACKER.compute(states[name]) for name in states if name not in dict(self.metrics)}
         logs.update({name: metric.compute(states[name]) for name, metric in self.metrics})
         return logs
-
-
-def _rows(y_pred: Any) -> int:
-    return int(jnp.shape(jax.tree_util.tree_leaves(y_pred)[0])[0])
 
 
 def with_class_weight(sample_weight, class_weight, y_true) -> Optional[jnp.ndarray]:
