@@ -7,6 +7,7 @@ not assert.
 
     make bench              # or: python benchmarks/fit_vs_raw_jax.py --repeats 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,12 +87,13 @@ def main() -> None:
     for _ in range(args.repeats):
         raw.append(total_steps / raw_loop(x, y, args.epochs))
         fit.append(total_steps / elegy_fit(x, y, args.epochs))
-    ratios = [f / r for f, r in zip(fit, raw)]
+    ratios = [f / r for f, r in zip(fit, raw, strict=True)]
     print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}")
     print(f"MLP 784-300-10, batch {BATCH}, adam, {total_steps} steps x {args.repeats} interleaved repeats")
     print(f"hand-written jit loop : {statistics.median(raw):8.1f} steps/s")
     print(f"elegy fit             : {statistics.median(fit):8.1f} steps/s")
-    print(f"ratio fit / jit loop  : {statistics.median(ratios):8.3f}  (runs: {', '.join(f'{r:.3f}' for r in ratios)})")
+    runs = ", ".join(f"{r:.3f}" for r in ratios)
+    print(f"ratio fit / jit loop  : {statistics.median(ratios):8.3f}  (runs: {runs})")
 
 
 if __name__ == "__main__":

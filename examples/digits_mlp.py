@@ -3,6 +3,7 @@
 Run with `make demo` (or `python examples/digits_mlp.py --epochs 2` for a quick check).
 The data ships inside scikit-learn, so nothing is downloaded.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Shared fixtures: small, separable data and tiny Haiku networks, so tests run fast."""
+
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")

@@ -1,4 +1,5 @@
 """Elegy: a Keras-like training framework for JAX whose networks are Haiku modules."""
+
 from elegy import callbacks, data, losses, metrics
 from elegy.model import GradStep, Model, ModelBase, PredStep, TestStep, TrainStep
 from elegy.states import RNGSeq, States

@@ -11,11 +11,13 @@ Accepted forms, all normalised to an `hk.TransformedWithState`:
 A forward function (or a module's `__call__`) that declares `training` or `is_training`
 receives True in fit/train steps and False in evaluate/predict.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import haiku as hk
 
@@ -27,7 +29,7 @@ class PureModule:
     """A transformed module plus the keyword (if any) that carries the training flag."""
 
     transformed: hk.TransformedWithState
-    training_flag: Optional[str]
+    training_flag: str | None
 
     def init(self, key, x, training: bool):
         return self.transformed.init(key, x, **self._flag(training))
@@ -83,7 +85,7 @@ def _from_factory(factory: Callable) -> PureModule:
     return PureModule(hk.transform_with_state(forward), "training")
 
 
-def _training_flag(fn: Callable) -> Optional[str]:
+def _training_flag(fn: Callable) -> str | None:
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -97,7 +99,5 @@ def _required_positional(fn: Callable) -> int:
     except (TypeError, ValueError):
         return 1
     return sum(
-        1
-        for p in params
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
     )

@@ -4,10 +4,11 @@
 metrics keep their own name; validation logs get `val_`; two terms that would share a name
 get `_1`, `_2`, ... suffixes instead of silently overwriting each other.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Iterable, List
+from collections.abc import Iterable
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
@@ -24,7 +25,7 @@ def loss_log_name(name: str) -> str:
     return name if name == "loss" or name.endswith("_loss") else f"{name}_loss"
 
 
-def unique_names(names: Iterable[str], taken: Iterable[str] = ()) -> List[str]:
+def unique_names(names: Iterable[str], taken: Iterable[str] = ()) -> list[str]:
     """Suffix repeats with `_1`, `_2`, ... so that no two names (nor a taken one) collide."""
     seen = set(taken)
     result = []

@@ -2,6 +2,7 @@
 
 These run while tracing, on static shapes, so they cost nothing in the compiled step.
 """
+
 from __future__ import annotations
 
 import jax.numpy as jnp
@@ -28,7 +29,6 @@ def matching_targets(y_true, y_pred, who: str) -> jnp.ndarray:
         y_true = y_true[..., None]
     if y_true.shape != y_pred.shape:
         raise ValueError(
-            f"{who}: y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}; "
-            "they must match"
+            f"{who}: y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}; they must match"
         )
     return y_true.astype(y_pred.dtype)

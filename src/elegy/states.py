@@ -5,9 +5,11 @@ store it. Keeping every changing quantity in a single immutable pytree is what l
 step be compiled with `jax.jit`, fused with `lax.scan`, donated, sharded and checkpointed
 without knowing what is inside.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Optional
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import jax
 import numpy as np
@@ -44,7 +46,7 @@ class RNGSeq:
         self.key, fresh = jax.random.split(self.key)
         return fresh
 
-    def split(self) -> "RNGSeq":
+    def split(self) -> RNGSeq:
         """Return an independent sequence, advancing this one; neither repeats the other."""
         return RNGSeq(self.next())
 
@@ -79,7 +81,7 @@ class States(Mapping[str, Any]):
 
     __slots__ = ("_fields",)
 
-    def __init__(self, fields: Optional[Mapping[str, Any]] = None, /, **kwargs: Any):
+    def __init__(self, fields: Mapping[str, Any] | None = None, /, **kwargs: Any):
         merged = dict(fields or {})
         merged.update(kwargs)
         for name in merged:
@@ -87,11 +89,11 @@ class States(Mapping[str, Any]):
                 raise TypeError(f"States field names must be identifiers, got {name!r}")
         object.__setattr__(self, "_fields", merged)
 
-    def update(self, **fields: Any) -> "States":
+    def update(self, **fields: Any) -> States:
         """Return a new States with `fields` set (added or replaced)."""
         return States(self._fields, **fields)
 
-    def maybe_update(self, **fields: Any) -> "States":
+    def maybe_update(self, **fields: Any) -> States:
         """Return a new States where only the fields that are missing or None are set."""
         missing = {k: v for k, v in fields.items() if self._fields.get(k) is None}
         return self.update(**missing) if missing else self
@@ -105,8 +107,7 @@ class States(Mapping[str, Any]):
         except KeyError:
             present = ", ".join(sorted(fields)) or "none"
             raise AttributeError(
-                f"States has no field {name!r}; fields present: {present}. "
-                "Add one with states.update(...)"
+                f"States has no field {name!r}; fields present: {present}. Add one with states.update(...)"
             ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -140,7 +141,7 @@ class States(Mapping[str, Any]):
     @classmethod
     def tree_unflatten(cls, names, children):
         obj = object.__new__(cls)
-        object.__setattr__(obj, "_fields", dict(zip(names, children)))
+        object.__setattr__(obj, "_fields", dict(zip(names, children, strict=True)))
         return obj
 
 
@@ -178,4 +179,3 @@ def advance_rng(states: States) -> States:
     the previous step stored its `rng` back.
     """
     return states.update(rng=RNGSeq(jax.random.fold_in(states.rng.key, 1)))
-

@@ -4,16 +4,17 @@ Partial batches are padded by repeating real rows, and `mask` says which rows ar
 (see `elegy.data`). Every built-in loss and metric multiplies by the weights computed here,
 so repeated rows never count and epoch values are exact.
 """
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 
 def element_weights(
-    values: jnp.ndarray, sample_weight: Optional[jnp.ndarray], mask: Optional[jnp.ndarray]
+    values: jnp.ndarray, sample_weight: jnp.ndarray | None, mask: jnp.ndarray | None
 ) -> jnp.ndarray:
     """Weights broadcast to `values.shape`: sample_weight * mask, per batch row.
 
@@ -27,7 +28,7 @@ def element_weights(
     return jnp.broadcast_to(weights, values.shape)
 
 
-def real_elements(values: jnp.ndarray, mask: Optional[jnp.ndarray]) -> jnp.ndarray:
+def real_elements(values: jnp.ndarray, mask: jnp.ndarray | None) -> jnp.ndarray:
     """How many elements of `values` belong to real (unpadded) rows."""
     if mask is None:
         return jnp.asarray(values.size, values.dtype)
@@ -42,7 +43,6 @@ def batch_rows(tree: Any) -> int:
 def _expand_to(weights: jnp.ndarray, ndim: int) -> jnp.ndarray:
     if weights.ndim > ndim:
         raise ValueError(
-            f"sample_weight has shape {weights.shape}, more dimensions than the values "
-            f"it weighs ({ndim})"
+            f"sample_weight has shape {weights.shape}, more dimensions than the values it weighs ({ndim})"
         )
     return jnp.reshape(weights, weights.shape + (1,) * (ndim - weights.ndim))

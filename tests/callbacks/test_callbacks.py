@@ -1,4 +1,5 @@
 """Unit tests for elegy.callbacks: CallbackList dispatch, History, Logs and ProgbarLogger."""
+
 import io
 
 import jax
@@ -9,11 +10,24 @@ import pytest
 from elegy.callbacks import Callback, CallbackList, History, Logs, ProgbarLogger
 from elegy.callbacks.progbar import format_bar, format_duration
 
-EPOCH_HOOKS = ["on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_train_batch_end",
-               "on_test_batch_begin", "on_test_batch_end", "on_predict_batch_begin",
-               "on_predict_batch_end"]
-PLAIN_HOOKS = ["on_train_begin", "on_train_end", "on_test_begin", "on_test_end",
-               "on_predict_begin", "on_predict_end"]
+EPOCH_HOOKS = [
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
+]
+PLAIN_HOOKS = [
+    "on_train_begin",
+    "on_train_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_predict_begin",
+    "on_predict_end",
+]
 
 
 class Recorder(Callback):
@@ -57,10 +71,14 @@ def test_callback_list_keeps_order_across_a_sequence_of_hooks():
     callbacks.on_epoch_end(0, {"loss": 0.5})
     callbacks.on_train_end()
     assert [(tag, hook) for tag, hook, _, _ in events] == [
-        ("a", "on_train_begin"), ("b", "on_train_begin"),
-        ("a", "on_epoch_begin"), ("b", "on_epoch_begin"),
-        ("a", "on_epoch_end"), ("b", "on_epoch_end"),
-        ("a", "on_train_end"), ("b", "on_train_end"),
+        ("a", "on_train_begin"),
+        ("b", "on_train_begin"),
+        ("a", "on_epoch_begin"),
+        ("b", "on_epoch_begin"),
+        ("a", "on_epoch_end"),
+        ("b", "on_epoch_end"),
+        ("a", "on_train_end"),
+        ("b", "on_train_end"),
     ]
 
 
@@ -281,8 +299,13 @@ def test_progbar_predict_writes_final_bar_without_logs():
 
 @pytest.mark.parametrize(
     "value, text",
-    [(0.5, "0.5000"), (np.float64(0.5), "0.5000"), (3, "3.0000"),
-     (np.float32(0.5), "0.5000"), (jnp.float32(0.5), "0.5000")],
+    [
+        (0.5, "0.5000"),
+        (np.float64(0.5), "0.5000"),
+        (3, "3.0000"),
+        (np.float32(0.5), "0.5000"),
+        (jnp.float32(0.5), "0.5000"),
+    ],
     ids=["float", "np.float64", "int", "np.float32", "jax-scalar"],
 )
 def test_progbar_formats_numeric_scalar_logs_given_as_plain_dict(value, text):

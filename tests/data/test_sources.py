@@ -3,6 +3,7 @@
 Inputs are built so that every row carries its own index (x[i] == i, y[i] == 10 * i), which
 makes the oracle for "which rows did a batch hold" a plain numpy computation.
 """
+
 import math
 from collections import namedtuple
 from fractions import Fraction
@@ -24,9 +25,11 @@ from elegy.data import (
 def indexed(n):
     """x (n, 2) with x[i] == [i, i]; y == 10 * i; sample_weight == i / 100."""
     ids = np.arange(n)
-    return (np.stack([ids, ids], axis=1).astype(np.float32),
-            (10 * ids).astype(np.int64),
-            (ids / 100).astype(np.float32))
+    return (
+        np.stack([ids, ids], axis=1).astype(np.float32),
+        (10 * ids).astype(np.int64),
+        (ids / 100).astype(np.float32),
+    )
 
 
 def real_ids(batches):
@@ -49,8 +52,10 @@ def test_make_source_with_arrays_returns_array_source():
 def test_nested_x_batches_keep_the_structure_and_rows_aligned():
     n = 5
     ids = np.arange(n)
-    x = {"image": np.stack([ids] * 3, axis=1).astype(np.float32),
-         "extra": (ids.astype(np.int32), (2 * ids)[:, None].astype(np.float32))}
+    x = {
+        "image": np.stack([ids] * 3, axis=1).astype(np.float32),
+        "extra": (ids.astype(np.int32), (2 * ids)[:, None].astype(np.float32)),
+    }
     source = make_source(x, ids * 10, batch_size=2, shuffle=True, seed=3)
     for batch in source.epoch(0):
         assert set(batch.x) == {"image", "extra"}
@@ -115,7 +120,7 @@ def test_padded_rows_are_copies_of_real_rows_and_stay_aligned_when_shuffled():
         assert set(ids[~batch.mask].tolist()) <= real
         np.testing.assert_array_equal(batch.y, 10 * ids)
         np.testing.assert_allclose(batch.sample_weight, ids / 100, rtol=1e-6)
-        assert batch.mask[: batch.num_real].all() and not batch.mask[batch.num_real:].any()
+        assert batch.mask[: batch.num_real].all() and not batch.mask[batch.num_real :].any()
 
 
 def test_shuffle_order_is_reproducible_for_same_seed_and_epoch():
@@ -136,8 +141,7 @@ def test_shuffle_order_differs_across_epochs():
 def test_shuffle_order_differs_across_seeds():
     x, y, _ = indexed(20)
     orders = {
-        tuple(source_order(make_source(x, y, batch_size=6, shuffle=True, seed=seed), 0))
-        for seed in range(4)
+        tuple(source_order(make_source(x, y, batch_size=6, shuffle=True, seed=seed), 0)) for seed in range(4)
     }
     assert len(orders) == 4
 
@@ -218,7 +222,7 @@ def test_missing_x_raises():
 def list_of_batches(sizes, with_weight=False):
     batches, start = [], 0
     for size in sizes:
-        x, y, w = (a[start:start + size] for a in indexed(sum(sizes)))
+        x, y, w = (a[start : start + size] for a in indexed(sum(sizes)))
         batches.append((x, y, w) if with_weight else (x, y))
         start += size
     return batches
@@ -237,7 +241,7 @@ def test_list_of_tuples_is_reiterated_every_epoch():
         batches = list(source.epoch(epoch))
         assert len(batches) == 3
         np.testing.assert_array_equal(np.concatenate(real_ids(batches)), np.arange(8))
-        for batch, (x, y) in zip(batches, data):
+        for batch, (_x, y) in zip(batches, data, strict=True):
             np.testing.assert_array_equal(batch.y[batch.mask], y)
 
 
@@ -426,13 +430,12 @@ DICT = {"a": X}
         (NAMED, (NAMED, None, None)),
         (FOUR_LIST, (FOUR_LIST, None, None)),
     ],
-    ids=["x", "tuple1", "tuple2", "tuple3", "list1", "list2", "list3", "dict", "namedtuple",
-         "list4"],
+    ids=["x", "tuple1", "tuple2", "tuple3", "list1", "list2", "list3", "dict", "namedtuple", "list4"],
 )
 def test_unpack_batch(batch, expected):
     result = unpack_batch(batch)
     assert len(result) == 3
-    for got, want in zip(result, expected):
+    for got, want in zip(result, expected, strict=True):
         assert got is want
 
 

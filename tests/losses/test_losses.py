@@ -3,6 +3,7 @@
 Every expected value comes from an independent oracle: optax, scikit-learn or a numpy
 formula written out here.
 """
+
 import math
 
 import jax
@@ -25,9 +26,7 @@ from elegy.losses import (
 
 REDUCTIONS = ["sum_over_batch_size", "sum", "none"]
 
-LOGITS = np.array(
-    [[2.0, -1.0, 0.5], [0.1, 0.2, 0.3], [-3.0, 4.0, 1.0], [1.5, 1.5, -2.0]], np.float32
-)
+LOGITS = np.array([[2.0, -1.0, 0.5], [0.1, 0.2, 0.3], [-3.0, 4.0, 1.0], [1.5, 1.5, -2.0]], np.float32)
 LABELS = np.array([0, 2, 1, 1], np.int32)
 SAMPLE_WEIGHT = np.array([1.0, 0.5, 2.0, 0.0], np.float32)
 
@@ -197,8 +196,12 @@ def test_loss_under_jit_matches_eager_and_oracle(case, reduction):
     make, y_true, y_pred, per_sample = CASES[case]
     loss = make(reduction=reduction)
     size, real = 6, 4
-    args = (pad_rows(y_true, size), pad_rows(y_pred, size), pad_rows(SAMPLE_WEIGHT, size),
-            np.arange(size) < real)
+    args = (
+        pad_rows(y_true, size),
+        pad_rows(y_pred, size),
+        pad_rows(SAMPLE_WEIGHT, size),
+        np.arange(size) < real,
+    )
     jitted = jax.jit(lambda yt, yp, w, m: loss(yt, yp, sample_weight=w, mask=m))(*args)
     eager = loss(*args[:2], sample_weight=args[2], mask=args[3])
     np.testing.assert_allclose(jitted, eager, rtol=1e-6, atol=1e-7)
@@ -308,8 +311,13 @@ def test_loss_without_targets_raises():
 @pytest.mark.parametrize(
     "name, cls, y_true, y_pred, oracle",
     [
-        ("sparse_categorical_crossentropy", SparseCategoricalCrossentropy, LABELS,
-         np.asarray(jax.nn.softmax(LOGITS)), lambda t, p: log_loss(t, p, labels=[0, 1, 2])),
+        (
+            "sparse_categorical_crossentropy",
+            SparseCategoricalCrossentropy,
+            LABELS,
+            np.asarray(jax.nn.softmax(LOGITS)),
+            lambda t, p: log_loss(t, p, labels=[0, 1, 2]),
+        ),
         ("mean_squared_error", MeanSquaredError, REG_TRUE, REG_PRED, sk_mean_squared_error),
         ("mse", MeanSquaredError, REG_TRUE, REG_PRED, sk_mean_squared_error),
     ],
@@ -364,6 +372,7 @@ def test_function_wrapper_uses_scalar_result_as_is_times_weight():
         return jnp.max(jnp.abs(y_pred - y_true))
 
     loss = LossFunctionWrapper(batch_max_error, weight=2.0)
-    result = loss(np.array([0.0, 1.0, 2.0]), np.array([0.5, 4.0, 2.0]),
-                  sample_weight=np.array([0.0, 0.0, 1.0]))
+    result = loss(
+        np.array([0.0, 1.0, 2.0]), np.array([0.5, 4.0, 2.0]), sample_weight=np.array([0.0, 0.0, 1.0])
+    )
     assert float(result) == pytest.approx(2.0 * 3.0)

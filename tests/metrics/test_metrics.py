@@ -3,6 +3,7 @@
 Expected values come from numpy (np.mean / np.average), scikit-learn (accuracy_score and
 mean_squared_error with sample_weight) or hand computation, never from elegy itself.
 """
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,16 +18,49 @@ BATCH = 4  # fixed padded batch size, as the data pipeline produces
 
 # 9 samples, 3 classes; split into batches of unequal real sizes 4, 2 and 3
 LOGITS = np.array(
-    [[2.0, 0.1, 0.3], [0.1, 0.9, 0.2], [0.3, 0.2, 0.8], [1.0, 1.2, 0.1], [0.5, 0.1, 0.0],
-     [0.0, 0.2, 0.1], [0.9, 0.3, 0.4], [0.1, 0.0, 3.0], [0.2, 0.7, 0.1]],
+    [
+        [2.0, 0.1, 0.3],
+        [0.1, 0.9, 0.2],
+        [0.3, 0.2, 0.8],
+        [1.0, 1.2, 0.1],
+        [0.5, 0.1, 0.0],
+        [0.0, 0.2, 0.1],
+        [0.9, 0.3, 0.4],
+        [0.1, 0.0, 3.0],
+        [0.2, 0.7, 0.1],
+    ],
     np.float32,
 )
 LABELS = np.array([0, 1, 1, 1, 2, 1, 0, 2, 0])
 WEIGHTS = np.array([1.0, 2.0, 0.5, 1.0, 3.0, 0.0, 1.5, 1.0, 2.5], np.float32)
-REG_TRUE = np.array([[0.0, 1.0], [2.0, -1.0], [0.5, 0.5], [3.0, 0.0], [1.0, 1.0],
-                     [0.0, 0.0], [-1.0, 2.0], [0.3, 0.3], [4.0, 4.0]], np.float32)
-REG_PRED = np.array([[1.0, 1.0], [0.0, 0.0], [0.5, 1.5], [1.0, 2.0], [1.0, 0.0],
-                     [0.5, 0.5], [-1.0, 1.0], [0.3, 0.0], [2.0, 5.0]], np.float32)
+REG_TRUE = np.array(
+    [
+        [0.0, 1.0],
+        [2.0, -1.0],
+        [0.5, 0.5],
+        [3.0, 0.0],
+        [1.0, 1.0],
+        [0.0, 0.0],
+        [-1.0, 2.0],
+        [0.3, 0.3],
+        [4.0, 4.0],
+    ],
+    np.float32,
+)
+REG_PRED = np.array(
+    [
+        [1.0, 1.0],
+        [0.0, 0.0],
+        [0.5, 1.5],
+        [1.0, 2.0],
+        [1.0, 0.0],
+        [0.5, 0.5],
+        [-1.0, 1.0],
+        [0.3, 0.0],
+        [2.0, 5.0],
+    ],
+    np.float32,
+)
 SPLITS = [slice(0, 4), slice(4, 6), slice(6, 9)]
 
 
@@ -53,8 +87,7 @@ def accumulate(metric, y_true, y_pred, weights=None, jit=False, masked=True):
             state = update(state, yt, yp, w, rest[-1])
     else:
         for part in SPLITS:
-            state = update(state, y_true[part], y_pred[part],
-                           None if weights is None else weights[part])
+            state = update(state, y_true[part], y_pred[part], None if weights is None else weights[part])
     return float(metric.compute(state))
 
 
@@ -123,8 +156,12 @@ def accuracy_oracle(y_true, y_pred, weights=None):
 
 METRICS = {
     "accuracy": (SparseCategoricalAccuracy, LABELS, LOGITS, accuracy_oracle),
-    "mse": (MeanSquaredError, REG_TRUE, REG_PRED,
-            lambda t, p, w=None: sk_mean_squared_error(t, p, sample_weight=w)),
+    "mse": (
+        MeanSquaredError,
+        REG_TRUE,
+        REG_PRED,
+        lambda t, p, w=None: sk_mean_squared_error(t, p, sample_weight=w),
+    ),
 }
 
 

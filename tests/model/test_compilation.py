@@ -1,11 +1,11 @@
 """Each step function is traced once per input signature, whatever the loop does."""
+
 from collections import Counter
 
-import numpy as np
 import optax
+from tests.conftest import blobs, bn_dropout_forward
 
 import elegy
-from tests.conftest import blobs, bn_dropout_forward
 
 
 class TraceCounter(elegy.Model):

@@ -1,10 +1,11 @@
 """Bad input fails fast, before anything is compiled, with a message a person can act on."""
+
 import numpy as np
 import optax
 import pytest
+from tests.conftest import blobs, mlp_forward
 
 import elegy
-from tests.conftest import blobs, mlp_forward
 
 X, Y = blobs(20)
 
@@ -24,19 +25,51 @@ def assert_nothing_initialized(m):
     [
         (lambda m: m.fit(X[:10], Y[:12], verbose=0), ValueError, r"x has 10.*y has 12"),
         (lambda m: m.fit(X, Y, sample_weight=np.ones(7), verbose=0), ValueError, r"sample_weight has 7"),
-        (lambda m: m.fit(X, Y, batch_size=0, verbose=0), ValueError, r"batch_size must be a positive integer, got 0"),
+        (
+            lambda m: m.fit(X, Y, batch_size=0, verbose=0),
+            ValueError,
+            r"batch_size must be a positive integer, got 0",
+        ),
         (lambda m: m.fit("digits.csv", Y, verbose=0), TypeError, r"x must be an array.*got a str"),
         (lambda m: m.fit({"a": X, "b": "oops"}, Y, verbose=0), TypeError, r"x\['b'\] must be an array"),
         (lambda m: m.predict([1, 2, 3]), TypeError, r"x\[0\] must be an array.*got int"),
         (lambda m: m.fit(X, Y, epochs=0, verbose=0), ValueError, r"epochs must be an integer >= 1, got 0"),
         (lambda m: m.fit(X, Y, verbose=3), ValueError, r"verbose must be 0, 1, 2 or 'auto', got 3"),
-        (lambda m: m.fit(X, Y, validation_split=1.5, verbose=0), ValueError, r"validation_split must be a float in \[0, 1\), got 1.5"),
-        (lambda m: m.fit(X, Y, class_weight=[1, 2], verbose=0), TypeError, r"class_weight must be a non-empty dict"),
-        (lambda m: m.fit(X, Y, validation_data=[X], verbose=0), TypeError, r"validation_data must be a tuple"),
-        (lambda m: m.evaluate(X, Y, steps=-1, verbose=0), ValueError, r"steps must be a positive integer or None, got -1"),
+        (
+            lambda m: m.fit(X, Y, validation_split=1.5, verbose=0),
+            ValueError,
+            r"validation_split must be a float in \[0, 1\), got 1.5",
+        ),
+        (
+            lambda m: m.fit(X, Y, class_weight=[1, 2], verbose=0),
+            TypeError,
+            r"class_weight must be a non-empty dict",
+        ),
+        (
+            lambda m: m.fit(X, Y, validation_data=[X], verbose=0),
+            TypeError,
+            r"validation_data must be a tuple",
+        ),
+        (
+            lambda m: m.evaluate(X, Y, steps=-1, verbose=0),
+            ValueError,
+            r"steps must be a positive integer or None, got -1",
+        ),
     ],
-    ids=["x/y lengths", "sample_weight length", "batch_size=0", "string x", "string leaf",
-         "list of ints", "epochs=0", "verbose=3", "validation_split", "class_weight", "validation_data", "steps"],
+    ids=[
+        "x/y lengths",
+        "sample_weight length",
+        "batch_size=0",
+        "string x",
+        "string leaf",
+        "list of ints",
+        "epochs=0",
+        "verbose=3",
+        "validation_split",
+        "class_weight",
+        "validation_data",
+        "steps",
+    ],
 )
 def test_bad_arguments_are_named_with_the_values_involved(call, error, message):
     m = model()
@@ -56,7 +89,9 @@ def test_no_loss_and_no_test_step_override(method):
 @pytest.mark.parametrize("method", ["predict", "predict_on_batch", "evaluate"])
 def test_a_model_that_cannot_be_initialized(method):
     m = elegy.Model(loss="sparse_categorical_crossentropy")
-    with pytest.raises(ValueError, match=r"cannot be initialized: module is None; pass module=.* or override pred_step"):
+    with pytest.raises(
+        ValueError, match=r"cannot be initialized: module is None; pass module=.* or override pred_step"
+    ):
         getattr(m, method)(X) if "predict" in method else m.evaluate(X, Y, verbose=0)
 
 
@@ -92,7 +127,9 @@ def test_a_loss_that_needs_targets_names_y():
 
 def test_mismatched_target_shapes_are_an_error_not_a_broadcast():
     m = model(loss="mse")
-    with pytest.raises(ValueError, match=r"mean_squared_error: y_true has shape \(20, 2\) but y_pred has shape \(20, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"mean_squared_error: y_true has shape \(20, 2\) but y_pred has shape \(20, 3\)"
+    ):
         m.evaluate(X, np.zeros((20, 2), np.float32), verbose=0)
 
 

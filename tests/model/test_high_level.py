@@ -1,4 +1,5 @@
 """The high-level API through fit/evaluate/predict, checked against independent oracles."""
+
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -6,9 +7,9 @@ import numpy as np
 import optax
 import pytest
 from sklearn.metrics import accuracy_score
+from tests.conftest import bn_dropout_forward, mlp_forward
 
 import elegy
-from tests.conftest import blobs, bn_dropout_forward, mlp_forward
 
 SCE = elegy.losses.SparseCategoricalCrossentropy
 
@@ -86,8 +87,10 @@ def test_epoch_logs_are_exact_whole_dataset_values(data):
     logits = model.predict(x, batch_size=64)
     expected_accuracy = accuracy_score(y, logits.argmax(-1))
     expected_loss = per_sample_ce(logits, y).mean()
-    for logs in (model.evaluate(x, y, batch_size=32, verbose=0),
-                 {k[4:]: v[-1] for k, v in history.history.items() if k.startswith("val_")}):
+    for logs in (
+        model.evaluate(x, y, batch_size=32, verbose=0),
+        {k[4:]: v[-1] for k, v in history.history.items() if k.startswith("val_")},
+    ):
         assert logs["accuracy"] == pytest.approx(expected_accuracy, abs=1e-6)
         assert logs["loss"] == pytest.approx(expected_loss, rel=1e-5)
 
@@ -141,9 +144,11 @@ def test_iterables_of_batches_train_to_the_same_numbers_as_arrays(data, kind):
     if kind == "list":
         model.fit(batches, epochs=2, verbose=0)
     else:
+
         def forever():
             while True:
                 yield from batches
+
         model.fit(forever(), epochs=2, steps_per_epoch=3, verbose=0)
     jax.tree_util.tree_map(
         lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6),
@@ -171,8 +176,10 @@ def test_loss_list_and_dict_are_summed_and_each_logged(data):
     assert logs["sparse_categorical_crossentropy_loss_1"] == pytest.approx(0.5 * ce, rel=1e-5)
     assert logs["loss"] == pytest.approx(1.5 * ce, rel=1e-5)
 
-    as_dict = make_model(loss={"ce": SCE(from_logits=True), "mse_on_logits": lambda t, p: jnp.mean(p ** 2, -1)},
-                         metrics={"acc": "accuracy"})
+    as_dict = make_model(
+        loss={"ce": SCE(from_logits=True), "mse_on_logits": lambda t, p: jnp.mean(p**2, -1)},
+        metrics={"acc": "accuracy"},
+    )
     as_dict.init(x, y)
     assert set(as_dict.test_on_batch(x, y)) == {"loss", "ce_loss", "mse_on_logits_loss", "acc"}
 

@@ -1,12 +1,13 @@
 """Overriding one step of the chain keeps fit, evaluate and predict working."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from tests.conftest import blobs, mlp_forward
 
 import elegy
-from tests.conftest import blobs, mlp_forward
 
 SCE = elegy.losses.SparseCategoricalCrossentropy
 
@@ -110,7 +111,9 @@ def test_overriding_pred_step_alone():
 
 
 def test_overriding_grad_step_alone():
-    model = ZeroGradients(mlp_forward, loss=SCE(from_logits=True), metrics=["accuracy"], optimizer=optax.sgd(0.1))
+    model = ZeroGradients(
+        mlp_forward, loss=SCE(from_logits=True), metrics=["accuracy"], optimizer=optax.sgd(0.1)
+    )
     x, y = blobs(100)
     model.init(x, y)
     before = jax.device_get(model.states.net_params)
@@ -155,24 +158,28 @@ def test_rng_gives_fresh_keys_every_step_and_is_reproducible():
 def test_named_tuples_and_plain_tuples_are_both_accepted(as_named_tuple):
     class Plain(elegy.Model):
         def pred_step(self, x, states):
-            return (elegy.PredStep(x * 2, states) if as_named_tuple else (x * 2, states))
+            return elegy.PredStep(x * 2, states) if as_named_tuple else (x * 2, states)
 
     np.testing.assert_array_equal(Plain().predict(np.ones((3, 2), np.float32)), 2 * np.ones((3, 2)))
 
 
 @pytest.mark.parametrize(
-    "result, message",
+    "make_result, message",
     [
-        ("(loss, logs)", r"test_step must return \(loss, logs, states\).*got a tuple of length 2"),
-        ("(loss, logs, {})", r"its 'states' is a dict, expected elegy.States"),
-        ("(loss, [loss], states)", r"its 'logs' is a list"),
+        (
+            lambda loss, states: (loss, {}),
+            r"test_step must return \(loss, logs, states\).*got a tuple of length 2",
+        ),
+        (lambda loss, states: (loss, {}, {}), r"its 'states' is a dict, expected elegy.States"),
+        (lambda loss, states: (loss, [loss], states), r"its 'logs' is a list"),
+        (lambda loss, states: {"loss": loss}, r"test_step must return .* got dict"),
     ],
+    ids=["too short", "states not States", "logs not a mapping", "a dict"],
 )
-def test_a_step_returning_the_wrong_shape_names_the_method(result, message):
+def test_a_step_returning_the_wrong_shape_names_the_method(make_result, message):
     class Wrong(elegy.Model):
         def test_step(self, x, states):
-            loss, logs = jnp.sum(x), {}
-            return eval(result)
+            return make_result(jnp.sum(x), states)
 
     with pytest.raises(TypeError, match=message):
         Wrong().evaluate(np.ones((4, 2), np.float32), np.ones(4), verbose=0)

@@ -1,4 +1,5 @@
 """Callbacks: hooks into the loops of fit, evaluate and predict."""
+
 from elegy.callbacks.callback import Callback, CallbackList
 from elegy.callbacks.history import History
 from elegy.callbacks.logs import Logs

@@ -1,9 +1,11 @@
 """The `Callback` hook set of Keras and the `CallbackList` that dispatches it in order."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable, List, Mapping, Optional
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-LogsT = Optional[Mapping[str, Any]]
+LogsT = Mapping[str, Any] | None
 
 
 class Callback:
@@ -46,10 +48,9 @@ _HOOKS = [name for name in vars(Callback) if name.startswith("on_")]
 class CallbackList(Callback):
     """Calls each hook on every callback, in the order given."""
 
-    def __init__(self, callbacks: Optional[Iterable[Callback]] = None, model: Any = None,
-                 **params: Any):
+    def __init__(self, callbacks: Iterable[Callback] | None = None, model: Any = None, **params: Any):
         super().__init__()
-        self.callbacks: List[Callback] = list(callbacks or [])
+        self.callbacks: list[Callback] = list(callbacks or [])
         for callback in self.callbacks:
             if not isinstance(callback, Callback):
                 raise TypeError(

@@ -1,7 +1,6 @@
 """`History`: every epoch's logs, by name."""
-from __future__ import annotations
 
-from typing import Dict, List
+from __future__ import annotations
 
 from elegy.callbacks.callback import Callback
 
@@ -14,8 +13,8 @@ class History(Callback):
 
     def __init__(self) -> None:
         super().__init__()
-        self.epoch: List[int] = []
-        self.history: Dict[str, List[float]] = {}
+        self.epoch: list[int] = []
+        self.history: dict[str, list[float]] = {}
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)

@@ -4,9 +4,11 @@ A step's logs are device scalars. Reading them forces the host to wait for the s
 the loops wrap them in `Logs`, which fetches all values in one transfer the first time any
 value is read; a callback that ignores batch logs therefore costs no synchronisation.
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, Mapping, Optional
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import jax
 import numpy as np
@@ -17,11 +19,11 @@ class Logs(Mapping[str, Any]):
 
     __slots__ = ("_device", "_host")
 
-    def __init__(self, values: Optional[Mapping[str, Any]] = None):
-        self._device: Dict[str, Any] = dict(values or {})
-        self._host: Optional[Dict[str, Any]] = None
+    def __init__(self, values: Mapping[str, Any] | None = None):
+        self._device: dict[str, Any] = dict(values or {})
+        self._host: dict[str, Any] | None = None
 
-    def _fetch(self) -> Dict[str, Any]:
+    def _fetch(self) -> dict[str, Any]:
         if self._host is None:
             fetched = jax.device_get(self._device)
             self._host = {k: _to_python(v) for k, v in fetched.items()}
@@ -39,10 +41,10 @@ class Logs(Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"Logs({self._fetch()!r})"
 
-    def with_prefix(self, prefix: str) -> "Logs":
+    def with_prefix(self, prefix: str) -> Logs:
         return Logs({prefix + k: v for k, v in self._device.items()})
 
-    def merged(self, other: Mapping[str, Any]) -> "Logs":
+    def merged(self, other: Mapping[str, Any]) -> Logs:
         values = dict(self._device)
         values.update(other._device if isinstance(other, Logs) else other)
         return Logs(values)

@@ -3,11 +3,13 @@
 Reading batch logs makes the host wait for the device, so the bar reads them only when it
 redraws (at most every `interval` seconds) and at the end of the epoch.
 """
+
 from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Mapping, Optional, TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -16,7 +18,7 @@ from elegy.callbacks.callback import Callback
 BAR_WIDTH = 30
 
 
-def format_logs(logs: Optional[Mapping[str, Any]]) -> str:
+def format_logs(logs: Mapping[str, Any] | None) -> str:
     """` - name: 0.1234` for every scalar log (Python, numpy or jax); arrays are skipped."""
     parts = []
     for name, value in (logs or {}).items():
@@ -33,7 +35,7 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-def format_bar(done: int, total: Optional[int]) -> str:
+def format_bar(done: int, total: int | None) -> str:
     if not total:
         return f"{done}/Unknown"
     width = len(str(total))
@@ -50,7 +52,7 @@ class ProgbarLogger(Callback):
     written to files stay readable.
     """
 
-    def __init__(self, verbose: int = 1, interval: float = 0.25, stream: Optional[TextIO] = None):
+    def __init__(self, verbose: int = 1, interval: float = 0.25, stream: TextIO | None = None):
         super().__init__()
         self.verbose = verbose
         self.interval = interval
@@ -61,7 +63,7 @@ class ProgbarLogger(Callback):
     def _out(self) -> TextIO:
         return self.stream or sys.stdout
 
-    def _reset(self, total: Optional[int]) -> None:
+    def _reset(self, total: int | None) -> None:
         self._total = total
         self._start = time.perf_counter()
         self._last_draw = 0.0

@@ -3,9 +3,11 @@
 The last, partial batch is padded to the batch size by repeating its real rows, so the
 step compiles once; `mask` marks the real rows. Padding happens here and nowhere else.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator, NamedTuple, Optional
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -13,8 +15,8 @@ import numpy as np
 
 class Batch(NamedTuple):
     x: Any
-    y: Optional[Any]
-    sample_weight: Optional[Any]
+    y: Any | None
+    sample_weight: Any | None
     mask: np.ndarray
 
     @property

@@ -4,11 +4,13 @@
 arrays, sliced and shuffled here) or an `IterableSource` (generators, iterators, lists of
 batches, data loaders). Both yield fixed-size `Batch`es with a mask of real rows.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from fractions import Fraction
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +18,7 @@ from elegy.data.batches import Batch, array_batches, padded_batch, take_rows
 from elegy.data.structure import as_array_tree, num_samples, unpack_batch
 
 
-def check_positive_int(value: Any, argument: str, allow_none: bool = False) -> Optional[int]:
+def check_positive_int(value: Any, argument: str, allow_none: bool = False) -> int | None:
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
@@ -37,8 +39,9 @@ def is_batch_iterable(x: Any, y: Any) -> bool:
 class ArraySource:
     """Batches over in-memory arrays; the row order of each epoch derives from the seed."""
 
-    def __init__(self, x, y, sample_weight, batch_size: int, shuffle: bool, seed: int,
-                 steps: Optional[int] = None):
+    def __init__(
+        self, x, y, sample_weight, batch_size: int, shuffle: bool, seed: int, steps: int | None = None
+    ):
         self.x = as_array_tree(x, "x")
         self.y = as_array_tree(y, "y")
         self.sample_weight = as_array_tree(sample_weight, "sample_weight")
@@ -47,7 +50,7 @@ class ArraySource:
         self.shuffle = shuffle
         self.seed = seed
         full = math.ceil(self.num_samples / self.batch_size)
-        self.steps_per_epoch: Optional[int] = min(full, steps) if steps else full
+        self.steps_per_epoch: int | None = min(full, steps) if steps else full
 
     def epoch(self, epoch_index: int) -> Iterator[Batch]:
         if self.shuffle:
@@ -66,14 +69,14 @@ class IterableSource:
     when an epoch starts is an error, because its end cannot tell epochs apart.
     """
 
-    def __init__(self, data: Any, steps: Optional[int] = None, argument: str = "x"):
+    def __init__(self, data: Any, steps: int | None = None, argument: str = "x"):
         self.data = data
         self.argument = argument
         self.one_shot = iter(data) is data if hasattr(data, "__iter__") else True
-        self.steps_per_epoch: Optional[int] = steps or (len(data) if hasattr(data, "__len__") else None)
+        self.steps_per_epoch: int | None = steps or (len(data) if hasattr(data, "__len__") else None)
         self._limit = steps
-        self._batch_size: Optional[int] = None
-        self._iterator: Optional[Iterator] = None
+        self._batch_size: int | None = None
+        self._iterator: Iterator | None = None
 
     def epoch(self, epoch_index: int) -> Iterator[Batch]:
         if self.one_shot:
@@ -104,13 +107,23 @@ class IterableSource:
         return padded_batch(x, y, sample_weight, max(rows, self._batch_size))
 
 
-def make_source(x: Any, y: Any = None, sample_weight: Any = None, *, batch_size: int,
-                shuffle: bool = False, seed: int = 0, steps: Optional[int] = None):
+def make_source(
+    x: Any,
+    y: Any = None,
+    sample_weight: Any = None,
+    *,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    steps: int | None = None,
+):
     """The right source for `x`; errors name the argument and what was received."""
     batch_size = check_positive_int(batch_size, "batch_size")
     steps = check_positive_int(steps, "steps", allow_none=True)
     if x is None:
-        raise ValueError("x is required: pass an array, a nested structure of arrays, or an iterable of batches")
+        raise ValueError(
+            "x is required: pass an array, a nested structure of arrays, or an iterable of batches"
+        )
     if is_batch_iterable(x, y):
         if y is not None or sample_weight is not None:
             raise ValueError(

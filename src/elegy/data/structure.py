@@ -2,9 +2,10 @@
 
 Errors name the argument (`x`, `y`, `sample_weight`, ...) and what was received.
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import jax
 import numpy as np
@@ -38,7 +39,7 @@ def _as_array(leaf: Any, where: str) -> np.ndarray:
     return array
 
 
-def lengths(tree: Any, argument: str) -> Dict[str, int]:
+def lengths(tree: Any, argument: str) -> dict[str, int]:
     """The first-axis length of each leaf, keyed by its path (`x['image']`)."""
     return {
         argument + jax.tree_util.keystr(path): int(np.shape(leaf)[0])
@@ -48,22 +49,20 @@ def lengths(tree: Any, argument: str) -> Dict[str, int]:
 
 def num_samples(**named_trees: Any) -> int:
     """The common number of samples of every leaf of every tree; an error lists mismatches."""
-    found: Dict[str, int] = {}
+    found: dict[str, int] = {}
     for argument, tree in named_trees.items():
         if tree is not None:
             found.update(lengths(tree, argument))
     distinct = sorted(set(found.values()))
     if len(distinct) > 1:
         listing = ", ".join(f"{k} has {v}" for k, v in found.items())
-        raise ValueError(
-            f"all inputs must have the same number of samples (first axis): {listing}"
-        )
+        raise ValueError(f"all inputs must have the same number of samples (first axis): {listing}")
     if not distinct or distinct[0] == 0:
         raise ValueError(f"no samples: {', '.join(named_trees)} hold 0 rows")
     return distinct[0]
 
 
-def unpack_batch(batch: Any) -> Tuple[Any, Optional[Any], Optional[Any]]:
+def unpack_batch(batch: Any) -> tuple[Any, Any | None, Any | None]:
     """`x`, `(x,)`, `(x, y)`, `(x, y, sample_weight)` -> (x, y, sample_weight).
 
     A list of length 1 to 3 (what a torch DataLoader yields) means the same tuple.
@@ -76,7 +75,7 @@ def unpack_batch(batch: Any) -> Tuple[Any, Optional[Any], Optional[Any]]:
                 "a batch must be x, (x,), (x, y) or (x, y, sample_weight); "
                 f"got a tuple of length {len(batch)}"
             )
-        padded: List[Any] = list(batch) + [None] * (3 - len(batch))
+        padded: list[Any] = list(batch) + [None] * (3 - len(batch))
         return padded[0], padded[1], padded[2]
     return batch, None, None
 

@@ -1,7 +1,6 @@
 """Cross-entropy losses, computed in log space so large logits never give NaN."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
@@ -39,8 +38,13 @@ class SparseCategoricalCrossentropy(Loss):
         0.6931
     """
 
-    def __init__(self, from_logits: bool = False, reduction: str = "sum_over_batch_size",
-                 weight: float = 1.0, name: Optional[str] = None):
+    def __init__(
+        self,
+        from_logits: bool = False,
+        reduction: str = "sum_over_batch_size",
+        weight: float = 1.0,
+        name: str | None = None,
+    ):
         super().__init__(reduction, weight, name)
         self.from_logits = from_logits
 

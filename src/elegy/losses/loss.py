@@ -4,9 +4,11 @@ A loss is at heart a pure function `(y_true, y_pred) -> per-sample values`; the 
 holds configuration and applies the reduction, `sample_weight`, the padding `mask` and the
 loss's `weight` in the total.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 
@@ -30,7 +32,7 @@ class Loss:
         self,
         reduction: str = "sum_over_batch_size",
         weight: float = 1.0,
-        name: Optional[str] = None,
+        name: str | None = None,
     ):
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
@@ -45,8 +47,8 @@ class Loss:
         self,
         y_true: Any,
         y_pred: Any,
-        sample_weight: Optional[jnp.ndarray] = None,
-        mask: Optional[jnp.ndarray] = None,
+        sample_weight: jnp.ndarray | None = None,
+        mask: jnp.ndarray | None = None,
     ) -> jnp.ndarray:
         if y_true is None:
             raise ValueError(
@@ -59,8 +61,8 @@ class Loss:
 
 def reduce(
     values: jnp.ndarray,
-    sample_weight: Optional[jnp.ndarray],
-    mask: Optional[jnp.ndarray],
+    sample_weight: jnp.ndarray | None,
+    mask: jnp.ndarray | None,
     reduction: str,
 ) -> jnp.ndarray:
     """Apply `sample_weight`, `mask` and the reduction to per-sample loss values."""
@@ -80,8 +82,14 @@ class LossFunctionWrapper(Loss):
     ignores `sample_weight`, so prefer per-sample values.
     """
 
-    def __init__(self, fn: Callable, reduction: str = "sum_over_batch_size",
-                 weight: float = 1.0, name: Optional[str] = None, **kwargs: Any):
+    def __init__(
+        self,
+        fn: Callable,
+        reduction: str = "sum_over_batch_size",
+        weight: float = 1.0,
+        name: str | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(reduction, weight, name or getattr(fn, "__name__", None))
         self.fn = fn
         self.kwargs = kwargs

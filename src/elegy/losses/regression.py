@@ -1,4 +1,5 @@
 """Regression losses."""
+
 from __future__ import annotations
 
 import jax.numpy as jnp

@@ -1,7 +1,6 @@
 """Accuracy metrics."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import jax.numpy as jnp
 
@@ -18,5 +17,5 @@ def sparse_categorical_accuracy(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp
 class SparseCategoricalAccuracy(MeanMetricWrapper):
     """Fraction of rows whose arg-max class equals the integer label (weighted)."""
 
-    def __init__(self, name: Optional[str] = None):
+    def __init__(self, name: str | None = None):
         super().__init__(sparse_categorical_accuracy, name or "sparse_categorical_accuracy")

@@ -1,14 +1,16 @@
 """Weighted means: the accumulator behind most metrics and every loss log."""
+
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 
 from elegy.metrics.metric import Metric
 from elegy.weighting import batch_rows, element_weights
 
-MeanState = Dict[str, jnp.ndarray]
+MeanState = dict[str, jnp.ndarray]
 
 
 class Mean:
@@ -33,8 +35,8 @@ class Mean:
         self,
         state: MeanState,
         values: jnp.ndarray,
-        sample_weight: Optional[jnp.ndarray] = None,
-        mask: Optional[jnp.ndarray] = None,
+        sample_weight: jnp.ndarray | None = None,
+        mask: jnp.ndarray | None = None,
     ) -> MeanState:
         values = jnp.asarray(values, jnp.float32)
         weights = element_weights(values, sample_weight, mask)
@@ -54,7 +56,7 @@ class MeanMetricWrapper(Metric):
     row of the batch, so its epoch value is the sample-weighted mean of batch values.
     """
 
-    def __init__(self, fn: Callable, name: Optional[str] = None, **kwargs: Any):
+    def __init__(self, fn: Callable, name: str | None = None, **kwargs: Any):
         super().__init__(name or getattr(fn, "__name__", None))
         self.fn = fn
         self.kwargs = kwargs
@@ -65,9 +67,7 @@ class MeanMetricWrapper(Metric):
 
     def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
         if y_true is None:
-            raise ValueError(
-                f"metric {self.name!r} needs targets but y is None: pass y to fit/evaluate"
-            )
+            raise ValueError(f"metric {self.name!r} needs targets but y is None: pass y to fit/evaluate")
         values = jnp.asarray(self.fn(y_true, y_pred, **self.kwargs), jnp.float32)
         if values.ndim == 0:
             values = jnp.broadcast_to(values, (batch_rows(y_pred),))

@@ -4,9 +4,10 @@ Like optax's `GradientTransformation(init, update)`, a metric holds only configu
 its running state lives in `States.metrics_states`, so it is updated inside the compiled
 step, accumulates on the device for a whole epoch, and is reset by replacing the state.
 """
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import jax.numpy as jnp
 
@@ -16,7 +17,7 @@ from elegy.naming import snake_case
 class Metric:
     """Base class: `init() -> state`, `update(state, ...) -> state`, `compute(state)`."""
 
-    def __init__(self, name: Optional[str] = None):
+    def __init__(self, name: str | None = None):
         self.name = name or snake_case(type(self).__name__)
 
     def init(self) -> Any:
@@ -27,8 +28,8 @@ class Metric:
         state: Any,
         y_true: Any,
         y_pred: Any,
-        sample_weight: Optional[jnp.ndarray] = None,
-        mask: Optional[jnp.ndarray] = None,
+        sample_weight: jnp.ndarray | None = None,
+        mask: jnp.ndarray | None = None,
     ) -> Any:
         raise NotImplementedError
 

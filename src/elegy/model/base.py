@@ -4,10 +4,12 @@ The loops only move data in, call a compiled step and hand logs to callbacks. A 
 step is a pure function `(States, Batch[, class_weight]) -> result`; the model keeps the
 current `States` between calls and nothing else that changes during training.
 """
+
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import jax
 import numpy as np
@@ -60,8 +62,8 @@ class ModelBase:
         self.seed = _check_int(seed, "seed", 0)
         self.run_eagerly = bool(run_eagerly)
         self.stop_training = False
-        self.history: Optional[History] = None
-        self._compiled: Dict[Tuple[str, bool], Callable] = {}
+        self.history: History | None = None
+        self._compiled: dict[tuple[str, bool], Callable] = {}
         self.reset()
 
     # ------------------------------------------------------------------ states
@@ -169,19 +171,19 @@ class ModelBase:
         self,
         x: Any = None,
         y: Any = None,
-        batch_size: Optional[int] = None,
+        batch_size: int | None = None,
         epochs: int = 1,
         verbose: Any = 1,
-        callbacks: Optional[Iterable[Any]] = None,
+        callbacks: Iterable[Any] | None = None,
         validation_split: float = 0.0,
         validation_data: Any = None,
         shuffle: bool = True,
-        class_weight: Optional[Mapping[int, float]] = None,
+        class_weight: Mapping[int, float] | None = None,
         sample_weight: Any = None,
         initial_epoch: int = 0,
-        steps_per_epoch: Optional[int] = None,
-        validation_steps: Optional[int] = None,
-        validation_batch_size: Optional[int] = None,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
         validation_freq: int = 1,
     ) -> History:
         """Train for `epochs` epochs; returns the History (also kept as `model.history`).
@@ -197,16 +199,25 @@ class ModelBase:
         self._check_ready("train_step", what="fit")
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight, validation_split)
-        train = make_source(x, y, sample_weight, batch_size=batch_size, shuffle=bool(shuffle),
-                            seed=self.seed, steps=steps_per_epoch)
-        validation = self._validation_source(validation_data, validation_batch_size or batch_size,
-                                             validation_steps)
+        train = make_source(
+            x,
+            y,
+            sample_weight,
+            batch_size=batch_size,
+            shuffle=bool(shuffle),
+            seed=self.seed,
+            steps=steps_per_epoch,
+        )
+        validation = self._validation_source(
+            validation_data, validation_batch_size or batch_size, validation_steps
+        )
         weights = class_weight_vector(class_weight)
         class_weight_array = None if weights is None else np.asarray(weights, np.float32)
 
         history = History()
-        callback_list = self._callback_list(callbacks, verbose, history, epochs=epochs,
-                                            steps=train.steps_per_epoch)
+        callback_list = self._callback_list(
+            callbacks, verbose, history, epochs=epochs, steps=train.steps_per_epoch
+        )
         train_fn = self._compiled_step("train")
         self.stop_training = False
         epoch_logs: Mapping[str, Any] = {}
@@ -214,7 +225,7 @@ class ModelBase:
         for epoch in range(initial_epoch, epochs):
             callback_list.on_epoch_begin(epoch)
             counter = int(self._states.get("epoch", 0))
-            logs: Optional[Dict[str, Any]] = None
+            logs: dict[str, Any] | None = None
             for step, batch in enumerate(train.epoch(counter)):
                 if logs is None:
                     self._ensure_initialized(batch, full=True)
@@ -236,7 +247,7 @@ class ModelBase:
         self.history = history
         return history
 
-    def _validation_source(self, data: Any, batch_size: int, steps: Optional[int]):
+    def _validation_source(self, data: Any, batch_size: int, steps: int | None):
         if data is None:
             return None
         if isinstance(data, tuple):
@@ -255,7 +266,7 @@ class ModelBase:
         )
 
     def _callback_list(self, callbacks, verbose: int, *extra: Any, **params: Any) -> CallbackList:
-        items: List[Any] = list(callbacks or [])
+        items: list[Any] = list(callbacks or [])
         if verbose:
             items.insert(0, ProgbarLogger(verbose))
         items.extend(extra)
@@ -266,12 +277,12 @@ class ModelBase:
         self,
         x: Any = None,
         y: Any = None,
-        batch_size: Optional[int] = None,
+        batch_size: int | None = None,
         verbose: Any = 1,
         sample_weight: Any = None,
-        steps: Optional[int] = None,
-        callbacks: Optional[Iterable[Any]] = None,
-    ) -> Dict[str, float]:
+        steps: int | None = None,
+        callbacks: Iterable[Any] | None = None,
+    ) -> dict[str, float]:
         """Loss and metrics over the whole data set, as a dict of floats.
 
         The values are exact weighted means over every sample. `model.states` is left as
@@ -279,15 +290,16 @@ class ModelBase:
         """
         verbose = _check_verbose(verbose)
         self._check_ready("test_step", what="evaluate")
-        source = make_source(x, y, sample_weight, batch_size=32 if batch_size is None else batch_size,
-                             steps=steps)
+        source = make_source(
+            x, y, sample_weight, batch_size=32 if batch_size is None else batch_size, steps=steps
+        )
         callback_list = self._callback_list(callbacks, verbose, steps=source.steps_per_epoch)
         return dict(self._test_loop(source, callback_list))
 
     def _test_loop(self, source: Any, callback_list: CallbackList) -> Logs:
         test_fn = self._compiled_step("test")
         callback_list.on_test_begin()
-        logs: Optional[Dict[str, Any]] = None
+        logs: dict[str, Any] | None = None
         states = self._states
         for step, batch in enumerate(source.epoch(0)):
             if logs is None:
@@ -306,10 +318,10 @@ class ModelBase:
     def predict(
         self,
         x: Any,
-        batch_size: Optional[int] = None,
+        batch_size: int | None = None,
         verbose: Any = 0,
-        steps: Optional[int] = None,
-        callbacks: Optional[Iterable[Any]] = None,
+        steps: int | None = None,
+        callbacks: Iterable[Any] | None = None,
     ) -> Any:
         """Predictions for every sample of `x`, as numpy arrays in the module's structure."""
         verbose = _check_verbose(verbose)
@@ -334,12 +346,17 @@ class ModelBase:
         callback_list.on_predict_end()
         host = jax.device_get(outputs)
         return jax.tree_util.tree_map(
-            lambda *leaves: np.concatenate([leaf[:n] for leaf, n in zip(leaves, rows)]), *host
+            lambda *leaves: np.concatenate([leaf[:n] for leaf, n in zip(leaves, rows, strict=True)]), *host
         )
 
     # ------------------------------------------------------------------ single batches
-    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
-                       class_weight: Optional[Mapping[int, float]] = None) -> Dict[str, float]:
+    def train_on_batch(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        class_weight: Mapping[int, float] | None = None,
+    ) -> dict[str, float]:
         """One training step on one batch; returns that batch's logs as floats."""
         self._check_ready("train_step", what="train_on_batch")
         batch = self._single_batch(x, y, sample_weight)
@@ -350,7 +367,7 @@ class ModelBase:
         logs, self._states = self._compiled_step("train")(states, batch, weights)
         return dict(Logs(logs))
 
-    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None) -> Dict[str, float]:
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None) -> dict[str, float]:
         """Loss and metrics of one batch, as floats; `model.states` is left as it was."""
         self._check_ready("test_step", what="test_on_batch")
         batch = self._single_batch(x, y, sample_weight)
@@ -368,12 +385,14 @@ class ModelBase:
 
     @staticmethod
     def _single_batch(x: Any, y: Any, sample_weight: Any) -> Batch:
-        x, y, sample_weight = (as_array_tree(t, n) for t, n in ((x, "x"), (y, "y"), (sample_weight, "sample_weight")))
+        x, y, sample_weight = (
+            as_array_tree(t, n) for t, n in ((x, "x"), (y, "y"), (sample_weight, "sample_weight"))
+        )
         rows = num_samples(x=x, y=y, sample_weight=sample_weight)
         return padded_batch(x, y, sample_weight, rows)
 
     # ------------------------------------------------------------------ pickling
-    def __getstate__(self) -> Dict[str, Any]:
+    def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_compiled"] = {}
         return state

@@ -4,15 +4,17 @@ A step override names what it uses (`def test_step(self, x, y_true, states)`) an
 framework passes exactly those. Signatures are inspected once per function and cached;
 the call itself happens while tracing, so compiled steps pay nothing for it.
 """
+
 from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Mapping, Optional, Tuple
+from collections.abc import Callable, Mapping
+from typing import Any
 
 
-@functools.lru_cache(maxsize=None)
-def _declared(fn: Callable) -> Tuple[Tuple[str, ...], Tuple[str, ...], bool]:
+@functools.cache
+def _declared(fn: Callable) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
     """(all named parameters, the required ones, whether it takes **kwargs)."""
     params = inspect.signature(fn).parameters.values()
     names, required, var_keyword = [], [], False
@@ -26,13 +28,13 @@ def _declared(fn: Callable) -> Tuple[Tuple[str, ...], Tuple[str, ...], bool]:
     return tuple(names), tuple(required), var_keyword
 
 
-def declared_parameters(fn: Callable) -> Tuple[str, ...]:
+def declared_parameters(fn: Callable) -> tuple[str, ...]:
     """Names of the parameters `fn` accepts by keyword (`self` excluded for methods)."""
     names = _declared(_unbound(fn))[0]
     return names[1:] if inspect.ismethod(fn) else names
 
 
-def inject(fn: Callable, available: Mapping[str, Any], *, what: Optional[str] = None) -> Any:
+def inject(fn: Callable, available: Mapping[str, Any], *, what: str | None = None) -> Any:
     """Call `fn` with the entries of `available` whose names it declares.
 
     A function with `**kwargs` receives everything. A required parameter that is not

@@ -5,9 +5,10 @@
 Each default calls the one to its left through `call_step`, so a subclass may override
 any single step (declaring only the parameters it uses) and the others keep working.
 """
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import jax
 import optax
@@ -55,7 +56,7 @@ class Model(ModelBase):
         module: Any = None,
         loss: Any = None,
         metrics: Any = None,
-        optimizer: Optional[optax.GradientTransformation] = None,
+        optimizer: optax.GradientTransformation | None = None,
         seed: int = 42,
         run_eagerly: bool = False,
     ):
@@ -68,7 +69,7 @@ class Model(ModelBase):
         self.loss = loss
         self.metrics = metrics
         self.optimizer = optimizer
-        self._pure_module: Optional[PureModule] = None if module is None else to_pure_module(module)
+        self._pure_module: PureModule | None = None if module is None else to_pure_module(module)
         self._objectives = Objectives(loss, metrics)
         super().__init__(seed=seed, run_eagerly=run_eagerly)
 
@@ -131,8 +132,15 @@ class Model(ModelBase):
         mask: Any = None,
     ) -> GradStep:
         """`test_step` plus the gradient of its loss with respect to `states.net_params`."""
-        args = dict(x=x, y_true=y_true, sample_weight=sample_weight, class_weight=class_weight,
-                    initializing=initializing, training=training, mask=mask)
+        args = dict(
+            x=x,
+            y_true=y_true,
+            sample_weight=sample_weight,
+            class_weight=class_weight,
+            initializing=initializing,
+            training=training,
+            mask=mask,
+        )
         if initializing:
             loss, logs, states = self.call_step("test_step", states=states, **args)
             return GradStep(loss, logs, states, None)
@@ -159,9 +167,15 @@ class Model(ModelBase):
     ) -> TrainStep:
         """`grad_step` plus one optax update; on initialization, the optimizer's state."""
         _, logs, states, grads = self.call_step(
-            "grad_step", x=x, y_true=y_true, sample_weight=sample_weight,
-            class_weight=class_weight, states=states, initializing=initializing,
-            training=training, mask=mask,
+            "grad_step",
+            x=x,
+            y_true=y_true,
+            sample_weight=sample_weight,
+            class_weight=class_weight,
+            states=states,
+            initializing=initializing,
+            training=training,
+            mask=mask,
         )
         if initializing:
             optimizer_states = None if self.optimizer is None else self.optimizer.init(states.net_params)
@@ -192,9 +206,17 @@ class Model(ModelBase):
         return True
 
     def _check_ready(self, entry: str, what: str) -> None:
-        if what in ("fit", "train_on_batch") and self.optimizer is None and self._reaches_default(entry, "train_step"):
+        if (
+            what in ("fit", "train_on_batch")
+            and self.optimizer is None
+            and self._reaches_default(entry, "train_step")
+        ):
             raise ValueError(f"{what}: " + _NO_OPTIMIZER)
-        if not self._objectives.has_loss and entry != "pred_step" and self._reaches_default(entry, "test_step"):
+        if (
+            not self._objectives.has_loss
+            and entry != "pred_step"
+            and self._reaches_default(entry, "test_step")
+        ):
             raise ValueError(f"{what}: " + _NO_LOSS)
         if self._pure_module is None and self._reaches_default(entry, "pred_step"):
             raise ValueError(f"{what}: " + _NO_MODULE)
@@ -204,7 +226,9 @@ _NO_LOSS = (
     "no loss: pass loss=... to Model (e.g. elegy.losses.SparseCategoricalCrossentropy"
     "(from_logits=True)) or override test_step"
 )
-_NO_OPTIMIZER = "no optimizer: pass optimizer=... (an optax GradientTransformation) to Model or override train_step"
+_NO_OPTIMIZER = (
+    "no optimizer: pass optimizer=... (an optax GradientTransformation) to Model or override train_step"
+)
 _NO_MODULE = (
     "the model cannot be initialized: module is None; pass module=... (a Haiku forward "
     "function or module) or override pred_step"

@@ -6,9 +6,11 @@ the default `test_step`: the loss terms of a batch, the initial metric states, a
 update, which also tracks running means of the total loss and of each term so that every
 epoch value is exact.
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax.numpy as jnp
 
@@ -21,7 +23,7 @@ from elegy.weighting import batch_rows
 _LOSS_TRACKER = Mean()
 
 
-def _named(container: Any, argument: str) -> List[Tuple[Optional[str], Any]]:
+def _named(container: Any, argument: str) -> list[tuple[str | None, Any]]:
     """(key or None, item) pairs from one object, a list/tuple, or a dict."""
     if container is None:
         return []
@@ -48,26 +50,26 @@ class Objectives:
         metric_names = unique_names(
             [key or item.name for key, item in metric_items], taken=["loss", *loss_names]
         )
-        self.losses = list(zip(loss_names, (item for _, item in loss_items)))
-        self.metrics = list(zip(metric_names, (item for _, item in metric_items)))
+        self.losses = list(zip(loss_names, (item for _, item in loss_items), strict=True))
+        self.metrics = list(zip(metric_names, (item for _, item in metric_items), strict=True))
 
     @property
     def has_loss(self) -> bool:
         return bool(self.losses)
 
-    def loss_terms(self, y_true, y_pred, sample_weight, mask) -> Tuple[jnp.ndarray, Dict[str, jnp.ndarray]]:
+    def loss_terms(self, y_true, y_pred, sample_weight, mask) -> tuple[jnp.ndarray, dict[str, jnp.ndarray]]:
         """The total loss of the batch and each named term (weights and mask applied)."""
         terms = {name: loss(y_true, y_pred, sample_weight, mask) for name, loss in self.losses}
         total = sum(terms.values(), jnp.zeros((), jnp.float32))
         return total, terms
 
-    def init_states(self) -> Dict[str, Any]:
+    def init_states(self) -> dict[str, Any]:
         tracked = ["loss", *(name for name, _ in self.losses if self.log_each_loss)]
         states = {name: _LOSS_TRACKER.init() for name in tracked}
         states.update({name: metric.init() for name, metric in self.metrics})
         return states
 
-    def update_states(self, states, y_true, y_pred, sample_weight, mask, total, terms) -> Dict[str, Any]:
+    def update_states(self, states, y_true, y_pred, sample_weight, mask, total, terms) -> dict[str, Any]:
         """Accumulate the batch into the metric states; loss means are weighted by rows."""
         rows = batch_rows(y_pred)
         new = dict(states)
@@ -78,14 +80,16 @@ class Objectives:
             new[name] = metric.update(states[name], y_true, y_pred, sample_weight, mask)
         return new
 
-    def logs(self, states: Mapping[str, Any]) -> Dict[str, jnp.ndarray]:
+    def logs(self, states: Mapping[str, Any]) -> dict[str, jnp.ndarray]:
         """The current value of every tracked loss and metric, by log name."""
-        logs = {name: _LOSS_TRACKER.compute(states[name]) for name in states if name not in dict(self.metrics)}
+        logs = {
+            name: _LOSS_TRACKER.compute(states[name]) for name in states if name not in dict(self.metrics)
+        }
         logs.update({name: metric.compute(states[name]) for name, metric in self.metrics})
         return logs
 
 
-def with_class_weight(sample_weight, class_weight, y_true) -> Optional[jnp.ndarray]:
+def with_class_weight(sample_weight, class_weight, y_true) -> jnp.ndarray | None:
     """`sample_weight` times the weight of each row's class (labels or one-hot targets)."""
     if class_weight is None:
         return sample_weight
@@ -96,19 +100,27 @@ def with_class_weight(sample_weight, class_weight, y_true) -> Optional[jnp.ndarr
         labels = jnp.argmax(y_true, axis=-1)
     else:
         labels = y_true.reshape(y_true.shape[0], -1)[:, 0]
-    weights = jnp.take(jnp.asarray(class_weight, jnp.float32), labels.astype(jnp.int32),
-                       mode="fill", fill_value=1.0)
+    weights = jnp.take(
+        jnp.asarray(class_weight, jnp.float32), labels.astype(jnp.int32), mode="fill", fill_value=1.0
+    )
     return weights if sample_weight is None else weights * jnp.asarray(sample_weight)
 
 
-def class_weight_vector(class_weight: Optional[Mapping[int, float]]) -> Optional[Sequence[float]]:
+def class_weight_vector(class_weight: Mapping[int, float] | None) -> Sequence[float] | None:
     """A dense vector from Keras's `{class_index: weight}`; classes not listed weigh 1."""
     if class_weight is None:
         return None
     if not isinstance(class_weight, Mapping) or not class_weight:
-        raise TypeError(f"class_weight must be a non-empty dict {{class_index: weight}}, got {class_weight!r}")
+        raise TypeError(
+            f"class_weight must be a non-empty dict {{class_index: weight}}, got {class_weight!r}"
+        )
     for key, value in class_weight.items():
-        if isinstance(key, bool) or not isinstance(key, int) and not hasattr(key, "__index__") or int(key) < 0:
+        if (
+            isinstance(key, bool)
+            or not isinstance(key, int)
+            and not hasattr(key, "__index__")
+            or int(key) < 0
+        ):
             raise ValueError(f"class_weight keys must be class indices (ints >= 0), got {key!r}")
         if not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
             raise TypeError(f"class_weight[{key!r}] must be a number, got {type(value).__name__}")

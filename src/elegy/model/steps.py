@@ -3,9 +3,11 @@
 Steps may return these named tuples or plain tuples of the same length; anything else is
 an error naming the method and what it should return.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple, Type
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from elegy.states import States
 
@@ -36,15 +38,12 @@ class TrainStep(NamedTuple):
 TestStep.__test__ = False  # a result type, not a pytest test class
 
 
-def check_step_output(method: str, result: Any, kind: Type[NamedTuple]) -> Any:
+def check_step_output(method: str, result: Any, kind: type[NamedTuple]) -> Any:
     """`result` as a `kind` named tuple; a TypeError naming `method` if it is not one."""
     fields = kind._fields
     expected = f"({', '.join(fields)}), as a tuple or elegy.{kind.__name__}"
     if not isinstance(result, tuple) or len(result) != len(fields):
-        got = (
-            f"a tuple of length {len(result)}" if isinstance(result, tuple)
-            else type(result).__name__
-        )
+        got = f"a tuple of length {len(result)}" if isinstance(result, tuple) else type(result).__name__
         raise TypeError(f"{method} must return {expected}; got {got}")
     result = kind(*result)
     if not isinstance(result.states, States):
