@@ -1,4 +1,5 @@
 """Every Python block in the README and the guides runs, in order, as a reader would run it."""
+
 import pathlib
 import re
 

@@ -1,5 +1,7 @@
 """The high-level API through fit/evaluate/predict, checked against independent oracles."""
 
+import re
+
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -297,3 +299,21 @@ def test_states_are_assignable_only_with_states(data):
     np.testing.assert_array_equal(model.predict(x), other.predict(x))
     with pytest.raises(TypeError, match="must be an elegy.States"):
         model.states = {"net_params": None}
+
+
+@pytest.mark.parametrize("verbose", [0, 1, 2])
+def test_fit_prints_according_to_verbose(data, capsys, verbose):
+    x, y = data
+    make_model().fit(x, y, epochs=2, batch_size=64, validation_split=0.2, verbose=verbose)
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.strip()]
+    if verbose == 0:
+        assert out == ""
+    elif verbose == 1:  # not a terminal: the header and the final bar line of each epoch
+        assert [line for line in lines if line.startswith("Epoch")] == ["Epoch 1/2", "Epoch 2/2"]
+        bars = [line for line in lines if line.startswith("2/2 [")]
+        assert len(bars) == 2 and all(
+            re.search(r"loss: \d\.\d{4} .*val_accuracy: \d\.\d{4}", b) for b in bars
+        )
+    else:
+        assert len(lines) == 2 and lines[1].startswith("Epoch 2/2 - ") and "val_loss: " in lines[1]

@@ -108,11 +108,8 @@ class ModelBase:
         level = FULLY_INITIALIZED if full else PREDICT_READY
         if self._init_level >= level:
             return
-        start = initial_states(self.seed)
-        if full:
-            _, created = self._compiled_step("init")(start, batch, None)
-        else:
-            _, created = self._compiled_step("init_pred")(start, batch, None)
+        entry = "init" if full else "init_pred"
+        _, created = self._compiled_step(entry)(initial_states(self.seed), batch, None)
         self._states = self._states.maybe_update(**created) if self._init_level else created
         if full:
             self._fresh_metrics = created.get("metrics_states")
