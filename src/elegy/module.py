@@ -21,6 +21,8 @@ from typing import Any
 
 import haiku as hk
 
+from elegy.hooks import collecting
+
 TRAINING_FLAG_NAMES = ("training", "is_training")
 
 
@@ -32,7 +34,10 @@ class PureModule:
     training_flag: str | None
 
     def init(self, key, x, training: bool):
-        return self.transformed.init(key, x, **self._flag(training))
+        # The forward pass that init runs is not a step: auxiliary values it reports are
+        # dropped here, and the following apply reports them once.
+        with collecting():
+            return self.transformed.init(key, x, **self._flag(training))
 
     def apply(self, params, state, key, x, training: bool):
         return self.transformed.apply(params, state, key, x, **self._flag(training))

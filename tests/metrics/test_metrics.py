@@ -295,8 +295,8 @@ def test_wrapper_of_scalar_function_under_jit_matches_eager():
 @pytest.mark.parametrize(
     "name, cls",
     [
-        ("accuracy", SparseCategoricalAccuracy),
-        ("acc", SparseCategoricalAccuracy),
+        ("accuracy", metrics.AutoAccuracy),
+        ("acc", metrics.AutoAccuracy),
         ("sparse_categorical_accuracy", SparseCategoricalAccuracy),
         ("mean_squared_error", MeanSquaredError),
         ("mse", MeanSquaredError),

@@ -7,7 +7,7 @@ value is read; a callback that ignores batch logs therefore costs no synchronisa
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -17,11 +17,12 @@ import numpy as np
 class Logs(Mapping[str, Any]):
     """A read-only mapping of log names to floats (or arrays, for array-valued logs)."""
 
-    __slots__ = ("_device", "_host")
+    __slots__ = ("_device", "_host", "_order")
 
-    def __init__(self, values: Mapping[str, Any] | None = None):
+    def __init__(self, values: Mapping[str, Any] | None = None, order: Sequence[str] | None = None):
         self._device: dict[str, Any] = dict(values or {})
         self._host: dict[str, Any] | None = None
+        self._order = order
 
     def _fetch(self) -> dict[str, Any]:
         if self._host is None:
@@ -33,7 +34,10 @@ class Logs(Mapping[str, Any]):
         return self._fetch()[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._device)
+        """In `order` when given (the order the step produced its logs), else as stored."""
+        if self._order is None or len(self._order) != len(self._device):
+            return iter(self._device)
+        return iter(self._order)
 
     def __len__(self) -> int:
         return len(self._device)

@@ -4,29 +4,103 @@ from collections.abc import Callable
 from typing import Any
 
 from elegy.identifiers import resolve
-from elegy.losses.crossentropy import SparseCategoricalCrossentropy, sparse_categorical_crossentropy
+from elegy.losses.crossentropy import (
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+    binary_crossentropy,
+    categorical_crossentropy,
+    sparse_categorical_crossentropy,
+)
 from elegy.losses.loss import Loss, LossFunctionWrapper, reduce
-from elegy.losses.regression import MeanSquaredError, mean_squared_error
+from elegy.losses.probabilistic import (
+    Hinge,
+    KLDivergence,
+    Poisson,
+    SquaredHinge,
+    hinge,
+    kl_divergence,
+    poisson,
+    squared_hinge,
+)
+from elegy.losses.regression import (
+    CosineSimilarity,
+    Huber,
+    LogCosh,
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredError,
+    MeanSquaredLogarithmicError,
+    cosine_similarity,
+    huber,
+    log_cosh,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    mean_squared_logarithmic_error,
+)
 
 _BY_NAME: dict[str, Callable[..., Loss]] = {
-    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "mean_squared_error": MeanSquaredError,
     "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "mape": MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "msle": MeanSquaredLogarithmicError,
+    "huber": Huber,
+    "log_cosh": LogCosh,
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
+    "poisson": Poisson,
+    "cosine_similarity": CosineSimilarity,
+    "hinge": Hinge,
+    "squared_hinge": SquaredHinge,
 }
+NAMES = frozenset(_BY_NAME)
 
 
 def get(identifier: Any) -> Loss:
-    """A Loss from a Loss, a known name (Keras's defaults) or a function `(y_true, y_pred)`."""
+    """A Loss from a Loss, a known name (Keras's defaults, e.g. probabilities for the
+    cross-entropies) or a function `(y_true, y_pred)`."""
     return resolve(identifier, argument="loss", base=Loss, by_name=_BY_NAME, wrap=LossFunctionWrapper)
 
 
 __all__ = [
-    "get",
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "CosineSimilarity",
+    "Hinge",
+    "Huber",
+    "KLDivergence",
+    "LogCosh",
     "Loss",
     "LossFunctionWrapper",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
     "MeanSquaredError",
+    "MeanSquaredLogarithmicError",
+    "Poisson",
     "SparseCategoricalCrossentropy",
+    "SquaredHinge",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "cosine_similarity",
+    "get",
+    "hinge",
+    "huber",
+    "kl_divergence",
+    "log_cosh",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
     "mean_squared_error",
+    "mean_squared_logarithmic_error",
+    "poisson",
     "reduce",
     "sparse_categorical_crossentropy",
+    "squared_hinge",
 ]

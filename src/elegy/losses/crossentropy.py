@@ -1,35 +1,106 @@
-"""Cross-entropy losses, computed in log space so large logits never give NaN."""
+"""Cross-entropies, computed in log space so large logits never give NaN or inf."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
-from elegy.losses.loss import Loss
-from elegy.shapes import class_indices
+from elegy.losses.loss import LossFunctionWrapper
+from elegy.shapes import class_indices, matching_targets
 
 EPSILON = 1e-7
 
 
+def _log_probs(y_pred: jnp.ndarray, from_logits: bool) -> jnp.ndarray:
+    if from_logits:
+        return jax.nn.log_softmax(y_pred, axis=-1)
+    probs = y_pred / jnp.sum(y_pred, axis=-1, keepdims=True)
+    return jnp.log(jnp.clip(probs, EPSILON, 1.0 - EPSILON))
+
+
+def binary_crossentropy(
+    y_true: jnp.ndarray, y_pred: jnp.ndarray, from_logits: bool = False, label_smoothing: float = 0.0
+) -> jnp.ndarray:
+    """Per-sample binary cross-entropy, averaged over the last axis.
+
+    Targets are smoothed towards 0.5 by `label_smoothing`. From logits, it uses
+    `log_sigmoid`, exact for any logit; probabilities are clipped to [1e-7, 1 - 1e-7].
+    """
+    y_true = matching_targets(y_true, y_pred, "binary_crossentropy")
+    y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        log_p, log_not_p = jax.nn.log_sigmoid(y_pred), jax.nn.log_sigmoid(-y_pred)
+    else:
+        p = jnp.clip(y_pred, EPSILON, 1.0 - EPSILON)
+        log_p, log_not_p = jnp.log(p), jnp.log1p(-p)
+    return -jnp.mean(y_true * log_p + (1.0 - y_true) * log_not_p, axis=-1)
+
+
+def categorical_crossentropy(
+    y_true: jnp.ndarray, y_pred: jnp.ndarray, from_logits: bool = False, label_smoothing: float = 0.0
+) -> jnp.ndarray:
+    """Per-sample cross-entropy between one-hot (or soft) targets and class scores."""
+    y_true = matching_targets(y_true, y_pred, "categorical_crossentropy")
+    classes = y_pred.shape[-1]
+    y_true = y_true * (1.0 - label_smoothing) + label_smoothing / classes
+    return -jnp.sum(y_true * _log_probs(y_pred, from_logits), axis=-1)
+
+
 def sparse_categorical_crossentropy(
-    y_true: jnp.ndarray, y_pred: jnp.ndarray, from_logits: bool = False
+    y_true: jnp.ndarray, y_pred: jnp.ndarray, from_logits: bool = False, ignore_class: int | None = None
 ) -> jnp.ndarray:
     """Per-sample cross-entropy between integer labels and class scores.
 
     `y_true` has shape `(batch,)` (or `(batch, 1)`) with class indices; `y_pred` has shape
-    `(batch, classes)` with logits (`from_logits=True`) or probabilities.
+    `(batch, classes)` with logits (`from_logits=True`) or probabilities. Rows labelled
+    `ignore_class` give 0 (the class `SparseCategoricalCrossentropy` also leaves them out
+    of the mean). A label outside `[0, classes)` gives NaN, so it cannot pass unnoticed.
     """
     labels = class_indices(y_true, y_pred, "sparse_categorical_crossentropy")
-    if from_logits:
-        log_probs = jax.nn.log_softmax(y_pred, axis=-1)
-    else:
-        probs = y_pred / jnp.sum(y_pred, axis=-1, keepdims=True)
-        log_probs = jnp.log(jnp.clip(probs, EPSILON, 1.0 - EPSILON))
-    return -jnp.take_along_axis(log_probs, labels[..., None], axis=-1)[..., 0]
+    ignored = labels == ignore_class if ignore_class is not None else jnp.zeros(labels.shape, bool)
+    safe = jnp.where(ignored, 0, labels)
+    log_probs = jnp.take_along_axis(_log_probs(y_pred, from_logits), safe[..., None], axis=-1)[..., 0]
+    in_range = (labels >= 0) & (labels < y_pred.shape[-1])
+    return jnp.where(ignored, 0.0, jnp.where(in_range, -log_probs, jnp.nan))
 
 
-class SparseCategoricalCrossentropy(Loss):
-    """Cross-entropy for integer class labels; see `sparse_categorical_crossentropy`.
+class BinaryCrossentropy(LossFunctionWrapper):
+    """Binary cross-entropy; see `binary_crossentropy`."""
+
+    def __init__(
+        self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size", weight=1.0, name=None
+    ):
+        super().__init__(
+            binary_crossentropy,
+            reduction,
+            weight,
+            name,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+        )
+
+
+class CategoricalCrossentropy(LossFunctionWrapper):
+    """Cross-entropy for one-hot targets; see `categorical_crossentropy`."""
+
+    def __init__(
+        self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size", weight=1.0, name=None
+    ):
+        super().__init__(
+            categorical_crossentropy,
+            reduction,
+            weight,
+            name,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+        )
+
+
+class SparseCategoricalCrossentropy(LossFunctionWrapper):
+    """Cross-entropy for integer labels; see `sparse_categorical_crossentropy`.
+
+    With `ignore_class`, rows carrying that label count neither in the sum nor in the
+    number of rows the sum is divided by.
 
     Example:
         >>> import jax.numpy as jnp
@@ -39,17 +110,20 @@ class SparseCategoricalCrossentropy(Loss):
     """
 
     def __init__(
-        self,
-        from_logits: bool = False,
-        reduction: str = "sum_over_batch_size",
-        weight: float = 1.0,
-        name: str | None = None,
+        self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", weight=1.0, name=None
     ):
-        super().__init__(reduction, weight, name)
-        self.from_logits = from_logits
+        super().__init__(
+            sparse_categorical_crossentropy,
+            reduction,
+            weight,
+            name,
+            from_logits=from_logits,
+            ignore_class=ignore_class,
+        )
+        self.ignore_class = ignore_class
 
-    def call(self, y_true, y_pred):
-        return sparse_categorical_crossentropy(y_true, y_pred, self.from_logits)
-
-
-__all__ = ["sparse_categorical_crossentropy", "SparseCategoricalCrossentropy"]
+    def element_mask(self, y_true, y_pred):
+        if self.ignore_class is None:
+            return None
+        labels = class_indices(y_true, y_pred, "sparse_categorical_crossentropy")
+        return (labels != self.ignore_class).astype(jnp.float32)

@@ -2,16 +2,19 @@
 
 A loss is at heart a pure function `(y_true, y_pred) -> per-sample values`; the class only
 holds configuration and applies the reduction, `sample_weight`, the padding `mask` and the
-loss's `weight` in the total.
+loss's `weight` in the total. A loss may also declare other inputs by name (`x`,
+`states`), so a penalty on the inputs or on the parameters is a loss like any other.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import jax.numpy as jnp
 
+from elegy.inject import call_with_context
 from elegy.naming import snake_case
 from elegy.weighting import element_weights, real_elements
 
@@ -20,6 +23,9 @@ REDUCTIONS = ("sum_over_batch_size", "sum", "none")
 
 class Loss:
     """Base class: subclasses implement `call(y_true, y_pred)` returning per-sample values.
+
+    `call` may instead declare any of `y_true`, `y_pred`, `x` and `states`. A `call` that
+    returns a scalar is used as it is (no reduction, no `sample_weight`).
 
     Args:
         reduction: `"sum_over_batch_size"` (weighted sum divided by the number of real
@@ -43,20 +49,30 @@ class Loss:
     def call(self, y_true: Any, y_pred: Any) -> jnp.ndarray:
         raise NotImplementedError(f"{type(self).__name__} must implement call(y_true, y_pred)")
 
+    def element_mask(self, y_true: Any, y_pred: Any) -> jnp.ndarray | None:
+        """Elements to leave out of the loss and of its denominator (None: keep all)."""
+        return None
+
     def __call__(
         self,
-        y_true: Any,
-        y_pred: Any,
+        y_true: Any = None,
+        y_pred: Any = None,
         sample_weight: jnp.ndarray | None = None,
         mask: jnp.ndarray | None = None,
+        **context: Any,
     ) -> jnp.ndarray:
-        if y_true is None:
-            raise ValueError(
-                f"loss {self.name!r} needs targets but y is None: pass y to fit/evaluate "
-                "(or yield (x, y) batches)"
-            )
-        values = jnp.asarray(self.call(y_true, y_pred))
+        values = jnp.asarray(call_with_context(self.call, y_true, y_pred, context, f"loss {self.name!r}"))
+        if values.ndim == 0:
+            return self.weight * values
+        ignored = self.element_mask(y_true, y_pred)
+        if ignored is not None:
+            mask = ignored if mask is None else ignored * _expand(mask, ignored.ndim)
         return self.weight * reduce(values, sample_weight, mask, self.reduction)
+
+
+def _expand(mask: jnp.ndarray, ndim: int) -> jnp.ndarray:
+    mask = jnp.asarray(mask)
+    return jnp.reshape(mask, mask.shape + (1,) * (ndim - mask.ndim))
 
 
 def reduce(
@@ -76,10 +92,11 @@ def reduce(
 
 
 class LossFunctionWrapper(Loss):
-    """A plain function `(y_true, y_pred) -> per-sample values or scalar` as a Loss.
+    """A plain function `(y_true, y_pred, **kwargs) -> per-sample values` as a Loss.
 
-    A function that already returns a scalar is used as it is: it sees padded rows and
-    ignores `sample_weight`, so prefer per-sample values.
+    Extra keyword arguments configure the function (`from_logits=True`). A function that
+    returns a scalar is used as it is: it sees padded rows and ignores `sample_weight`,
+    so prefer per-sample values.
     """
 
     def __init__(
@@ -90,15 +107,9 @@ class LossFunctionWrapper(Loss):
         name: str | None = None,
         **kwargs: Any,
     ):
-        super().__init__(reduction, weight, name or getattr(fn, "__name__", None))
+        if name is None and type(self) is LossFunctionWrapper:
+            name = getattr(fn, "__name__", None)
+        super().__init__(reduction, weight, name)
         self.fn = fn
         self.kwargs = kwargs
-
-    def call(self, y_true, y_pred):
-        return self.fn(y_true, y_pred, **self.kwargs)
-
-    def __call__(self, y_true, y_pred, sample_weight=None, mask=None):
-        values = jnp.asarray(self.fn(y_true, y_pred, **self.kwargs))
-        if values.ndim == 0:
-            return self.weight * values
-        return self.weight * reduce(values, sample_weight, mask, self.reduction)
+        self.call = functools.partial(fn, **kwargs) if kwargs else fn

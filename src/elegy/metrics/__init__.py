@@ -3,36 +3,105 @@
 from collections.abc import Callable
 from typing import Any
 
+from elegy import losses as _losses
 from elegy.identifiers import resolve
-from elegy.metrics.accuracy import SparseCategoricalAccuracy, sparse_categorical_accuracy
-from elegy.metrics.mean import Mean, MeanMetricWrapper
+from elegy.metrics.accuracy import (
+    Accuracy,
+    AutoAccuracy,
+    BinaryAccuracy,
+    CategoricalAccuracy,
+    SparseCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy,
+    TopKCategoricalAccuracy,
+    accuracy,
+    binary_accuracy,
+    categorical_accuracy,
+    sparse_categorical_accuracy,
+    sparse_top_k_categorical_accuracy,
+    top_k_categorical_accuracy,
+)
+from elegy.metrics.auc import AUC
+from elegy.metrics.confusion import F1Score, MeanIoU, Precision, Recall
+from elegy.metrics.mean import Mean, MeanMetricWrapper, Sum
 from elegy.metrics.metric import Metric
-from elegy.metrics.regression import MeanSquaredError
+from elegy.metrics.regression import (
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredError,
+    MeanSquaredLogarithmicError,
+    RootMeanSquaredError,
+)
 
-_BY_NAME: dict[str, Callable[[str], Metric]] = {
-    "accuracy": SparseCategoricalAccuracy,
-    "acc": SparseCategoricalAccuracy,
+_BY_NAME: dict[str, Callable[..., Metric]] = {
+    "accuracy": AutoAccuracy,
+    "acc": AutoAccuracy,
+    "binary_accuracy": BinaryAccuracy,
+    "categorical_accuracy": CategoricalAccuracy,
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
     "mean_squared_error": MeanSquaredError,
     "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "mape": MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "msle": MeanSquaredLogarithmicError,
+    "root_mean_squared_error": RootMeanSquaredError,
+    "rmse": RootMeanSquaredError,
+    "precision": Precision,
+    "recall": Recall,
+    "auc": AUC,
 }
 
 
-def get(identifier: Any) -> Metric:
-    """A Metric from a Metric, a known name (`"accuracy"`) or a function `(y_true, y_pred)`.
+def _loss_as_metric(loss: "_losses.Loss") -> Metric:
+    """A loss averaged over samples, logged under the loss's own name."""
+    return MeanMetricWrapper(loss.call, name=loss.name)
 
-    `"accuracy"` means class-index accuracy on integer labels (`SparseCategoricalAccuracy`)
-    and is logged as `accuracy`, as Keras users expect.
+
+def get(identifier: Any) -> Metric:
+    """A Metric from a Metric, a Loss, a known name (`"accuracy"`) or a function.
+
+    `"accuracy"` picks binary, one-hot or class-index accuracy from the shapes of the
+    targets and predictions, as Keras does, and is logged as `accuracy`. Loss names
+    (`"binary_crossentropy"`, `"kl_divergence"`, ...) give the loss averaged over samples.
     """
+    if isinstance(identifier, _losses.Loss):
+        return _loss_as_metric(identifier)
+    if isinstance(identifier, str) and identifier not in _BY_NAME and identifier in _losses.NAMES:
+        return _loss_as_metric(_losses.get(identifier))
     return resolve(identifier, argument="metrics", base=Metric, by_name=_BY_NAME, wrap=MeanMetricWrapper)
 
 
 __all__ = [
+    "AUC",
+    "Accuracy",
+    "AutoAccuracy",
+    "BinaryAccuracy",
+    "CategoricalAccuracy",
+    "F1Score",
     "Mean",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
+    "MeanIoU",
     "MeanMetricWrapper",
     "MeanSquaredError",
+    "MeanSquaredLogarithmicError",
     "Metric",
+    "Precision",
+    "Recall",
+    "RootMeanSquaredError",
     "SparseCategoricalAccuracy",
+    "SparseTopKCategoricalAccuracy",
+    "Sum",
+    "TopKCategoricalAccuracy",
+    "accuracy",
+    "binary_accuracy",
+    "categorical_accuracy",
     "get",
     "sparse_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "top_k_categorical_accuracy",
 ]

@@ -1,21 +1,116 @@
-"""Accuracy metrics."""
+"""Accuracy metrics: per-sample hit indicators, averaged with weights over the epoch."""
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from elegy.metrics.mean import MeanMetricWrapper
-from elegy.shapes import class_indices
+from elegy.shapes import class_indices, matching_targets
+
+
+def binary_accuracy(y_true: jnp.ndarray, y_pred: jnp.ndarray, threshold: float = 0.5) -> jnp.ndarray:
+    """Per-sample fraction of elements where `y_pred > threshold` equals the 0/1 target."""
+    y_true = matching_targets(y_true, y_pred, "binary_accuracy")
+    return jnp.mean((y_pred > threshold) == (y_true > 0.5), axis=-1).astype(jnp.float32)
+
+
+def categorical_accuracy(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
+    """1.0 where the arg-max of the scores equals the arg-max of the one-hot target."""
+    y_true = matching_targets(y_true, y_pred, "categorical_accuracy")
+    return (jnp.argmax(y_pred, axis=-1) == jnp.argmax(y_true, axis=-1)).astype(jnp.float32)
 
 
 def sparse_categorical_accuracy(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
-    """Per-sample 1.0 where the highest-scoring class equals the integer label."""
+    """1.0 where the highest-scoring class equals the integer label."""
     labels = class_indices(y_true, y_pred, "sparse_categorical_accuracy")
     return (jnp.argmax(y_pred, axis=-1) == labels).astype(jnp.float32)
+
+
+def _in_top_k(scores: jnp.ndarray, labels: jnp.ndarray, k: int) -> jnp.ndarray:
+    """1.0 where the label's score is among the k highest (ties resolved like argsort)."""
+    top = jax.lax.top_k(scores, k)[1]
+    return jnp.any(top == labels[..., None], axis=-1).astype(jnp.float32)
+
+
+def top_k_categorical_accuracy(y_true: jnp.ndarray, y_pred: jnp.ndarray, k: int = 5) -> jnp.ndarray:
+    """1.0 where the one-hot target's class is among the `k` highest scores."""
+    y_true = matching_targets(y_true, y_pred, "top_k_categorical_accuracy")
+    return _in_top_k(y_pred, jnp.argmax(y_true, axis=-1), k)
+
+
+def sparse_top_k_categorical_accuracy(y_true: jnp.ndarray, y_pred: jnp.ndarray, k: int = 5) -> jnp.ndarray:
+    """1.0 where the integer label is among the `k` highest scores."""
+    return _in_top_k(y_pred, class_indices(y_true, y_pred, "sparse_top_k_categorical_accuracy"), k)
+
+
+def exact_accuracy(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
+    """Per-sample fraction of elements where prediction and target are equal."""
+    y_true = matching_targets(y_true, y_pred, "accuracy")
+    hits = (y_true == y_pred).astype(jnp.float32)
+    return hits if hits.ndim == 1 else jnp.mean(hits, axis=-1)
+
+
+def accuracy(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
+    """The accuracy a Keras user means by `metrics=["accuracy"]`, chosen from the shapes.
+
+    Integer labels against class scores: class-index accuracy. Targets shaped like
+    scores with several classes: one-hot accuracy. A single output column: binary
+    accuracy at 0.5.
+    """
+    y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+    single_column = y_pred.ndim == 1 or y_pred.shape[-1] == 1
+    if single_column:
+        return binary_accuracy(y_true, y_pred)
+    if y_true.shape == y_pred.shape:
+        return categorical_accuracy(y_true, y_pred)
+    return sparse_categorical_accuracy(y_true, y_pred)
+
+
+class Accuracy(MeanMetricWrapper):
+    """Fraction of predictions exactly equal to the targets (for labels already decided)."""
+
+    def __init__(self, name: str | None = None):
+        super().__init__(exact_accuracy, name or "accuracy")
+
+
+class BinaryAccuracy(MeanMetricWrapper):
+    """Fraction of elements where `y_pred > threshold` matches the 0/1 target."""
+
+    def __init__(self, threshold: float = 0.5, name: str | None = None):
+        super().__init__(binary_accuracy, name, threshold=threshold)
+
+
+class CategoricalAccuracy(MeanMetricWrapper):
+    """Fraction of rows whose arg-max class matches the one-hot target's."""
+
+    def __init__(self, name: str | None = None):
+        super().__init__(categorical_accuracy, name)
 
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):
     """Fraction of rows whose arg-max class equals the integer label (weighted)."""
 
     def __init__(self, name: str | None = None):
-        super().__init__(sparse_categorical_accuracy, name or "sparse_categorical_accuracy")
+        super().__init__(sparse_categorical_accuracy, name)
+
+
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    """Fraction of rows whose one-hot target is among the `k` highest scores."""
+
+    def __init__(self, k: int = 5, name: str | None = None):
+        super().__init__(top_k_categorical_accuracy, name, k=k)
+
+
+class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    """Fraction of rows whose integer label is among the `k` highest scores."""
+
+    def __init__(self, k: int = 5, name: str | None = None):
+        super().__init__(sparse_top_k_categorical_accuracy, name, k=k)
+
+
+class AutoAccuracy(MeanMetricWrapper):
+    """`metrics=["accuracy"]`: binary, one-hot or class-index accuracy by the shapes."""
+
+    def __init__(self, name: str | None = None):
+        super().__init__(accuracy, name or "accuracy")

@@ -1,4 +1,4 @@
-"""Weighted means: the accumulator behind most metrics and every loss log."""
+"""Weighted means and sums: the accumulators behind most metrics and every loss log."""
 
 from __future__ import annotations
 
@@ -7,13 +7,18 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from elegy.inject import call_with_context
 from elegy.metrics.metric import Metric
 from elegy.weighting import batch_rows, element_weights
 
 MeanState = dict[str, jnp.ndarray]
 
 
-class Mean:
+def _zero() -> jnp.ndarray:
+    return jnp.zeros((), jnp.float32)
+
+
+class Mean(Metric):
     """Running weighted mean `sum(w * v * mask) / sum(w * mask)` over everything seen.
 
     Because numerator and denominator accumulate separately, the value after the last batch
@@ -29,7 +34,7 @@ class Mean:
     """
 
     def init(self) -> MeanState:
-        return {"total": jnp.zeros((), jnp.float32), "count": jnp.zeros((), jnp.float32)}
+        return {"total": _zero(), "count": _zero()}
 
     def update(
         self,
@@ -49,15 +54,31 @@ class Mean:
         return state["total"] / jnp.maximum(state["count"], 1e-12)
 
 
+class Sum(Metric):
+    """Running weighted sum `sum(w * v * mask)` over everything seen."""
+
+    def init(self) -> jnp.ndarray:
+        return _zero()
+
+    def update(self, state, values, sample_weight=None, mask=None):
+        values = jnp.asarray(values, jnp.float32)
+        return state + jnp.sum(element_weights(values, sample_weight, mask) * values)
+
+    def compute(self, state):
+        return state
+
+
 class MeanMetricWrapper(Metric):
     """A function `(y_true, y_pred) -> per-sample values` as a metric averaged over samples.
 
-    A function that returns a scalar for the batch is counted as that value for every real
-    row of the batch, so its epoch value is the sample-weighted mean of batch values.
+    A function that returns a scalar for the batch is counted as that value for every row
+    of the batch, so its epoch value is the row-weighted mean of batch values.
     """
 
     def __init__(self, fn: Callable, name: str | None = None, **kwargs: Any):
-        super().__init__(name or getattr(fn, "__name__", None))
+        if name is None and type(self) is MeanMetricWrapper:
+            name = getattr(fn, "__name__", None)
+        super().__init__(name)
         self.fn = fn
         self.kwargs = kwargs
         self._mean = Mean()
@@ -66,12 +87,10 @@ class MeanMetricWrapper(Metric):
         return self._mean.init()
 
     def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
-        if y_true is None:
-            raise ValueError(f"metric {self.name!r} needs targets but y is None: pass y to fit/evaluate")
-        values = jnp.asarray(self.fn(y_true, y_pred, **self.kwargs), jnp.float32)
-        if values.ndim == 0:
-            values = jnp.broadcast_to(values, (batch_rows(y_pred),))
-            sample_weight = None
+        fn = (lambda y_true, y_pred: self.fn(y_true, y_pred, **self.kwargs)) if self.kwargs else self.fn
+        values = jnp.asarray(call_with_context(fn, y_true, y_pred, {}, f"metric {self.name!r}"), jnp.float32)
+        if values.ndim == 0:  # one number for the batch: it has no per-row weights
+            values, sample_weight = jnp.broadcast_to(values, (batch_rows(y_pred),)), None
         return self._mean.update(state, values, sample_weight, mask)
 
     def compute(self, state: MeanState) -> jnp.ndarray:

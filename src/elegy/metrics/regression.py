@@ -1,13 +1,46 @@
-"""Regression metrics."""
+"""Regression metrics: the regression losses, averaged with weights over the epoch."""
 
 from __future__ import annotations
 
-from elegy.losses.regression import mean_squared_error
+import jax.numpy as jnp
+
+from elegy.losses import regression as fns
 from elegy.metrics.mean import MeanMetricWrapper
 
 
 class MeanSquaredError(MeanMetricWrapper):
-    """Mean squared error averaged over samples (weighted), as a metric."""
+    """Mean squared error over all samples seen."""
 
     def __init__(self, name: str | None = None):
-        super().__init__(mean_squared_error, name or "mean_squared_error")
+        super().__init__(fns.mean_squared_error, name)
+
+
+class MeanAbsoluteError(MeanMetricWrapper):
+    """Mean absolute error over all samples seen."""
+
+    def __init__(self, name: str | None = None):
+        super().__init__(fns.mean_absolute_error, name)
+
+
+class MeanAbsolutePercentageError(MeanMetricWrapper):
+    """Mean absolute percentage error over all samples seen."""
+
+    def __init__(self, name: str | None = None):
+        super().__init__(fns.mean_absolute_percentage_error, name)
+
+
+class MeanSquaredLogarithmicError(MeanMetricWrapper):
+    """Mean squared logarithmic error over all samples seen."""
+
+    def __init__(self, name: str | None = None):
+        super().__init__(fns.mean_squared_logarithmic_error, name)
+
+
+class RootMeanSquaredError(MeanMetricWrapper):
+    """Square root of the mean squared error over all samples seen (not a mean of roots)."""
+
+    def __init__(self, name: str | None = None):
+        super().__init__(fns.mean_squared_error, name)
+
+    def compute(self, state):
+        return jnp.sqrt(super().compute(state))

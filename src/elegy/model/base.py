@@ -14,11 +14,12 @@ from typing import Any
 import jax
 import numpy as np
 
+from elegy import hooks
 from elegy.callbacks import CallbackList, History, Logs, ProgbarLogger
 from elegy.data.batches import Batch, padded_batch
 from elegy.data.sources import is_batch_iterable, make_source, split_validation
 from elegy.data.structure import as_array_tree, num_samples
-from elegy.model.inject import inject
+from elegy.inject import inject
 from elegy.model.objectives import class_weight_vector
 from elegy.model.steps import GradStep, PredStep, TestStep, TrainStep, check_step_output
 from elegy.states import States, advance_rng, initial_states
@@ -64,6 +65,7 @@ class ModelBase:
         self.stop_training = False
         self.history: History | None = None
         self._compiled: dict[tuple[str, bool], Callable] = {}
+        self._log_order: dict[str, tuple[str, ...]] = {}
         self.reset()
 
     # ------------------------------------------------------------------ states
@@ -137,19 +139,22 @@ class ModelBase:
     def _run_entry(self, entry: str, states: States, batch: Batch, class_weight: Any):
         step, initializing, training = ENTRY_POINTS[entry]
         states = advance_rng(states)
-        result = self.call_step(
-            step,
-            x=batch.x,
-            y_true=batch.y,
-            sample_weight=batch.sample_weight,
-            class_weight=class_weight,
-            states=states,
-            initializing=initializing,
-            training=training,
-            mask=batch.mask,
-        )
+        with hooks.collecting():  # add_loss/add_metric outside a test_step are dropped
+            result = self.call_step(
+                step,
+                x=batch.x,
+                y_true=batch.y,
+                sample_weight=batch.sample_weight,
+                class_weight=class_weight,
+                states=states,
+                initializing=initializing,
+                training=training,
+                mask=batch.mask,
+            )
         if step == "pred_step":
             return result.y_pred, result.states
+        # jit returns dicts with sorted keys: remember the step's own order for display.
+        self._log_order[entry] = tuple(result.logs)
         return dict(result.logs), result.states
 
     def _compiled_step(self, entry: str) -> Callable:
@@ -229,11 +234,11 @@ class ModelBase:
                     self._states = self._with_fresh_metrics(self._states)
                 callback_list.on_train_batch_begin(step)
                 logs, self._states = train_fn(self._states, batch, class_weight_array)
-                callback_list.on_train_batch_end(step, Logs(logs))
+                callback_list.on_train_batch_end(step, Logs(logs, self._log_order.get("train")))
             if logs is None:
                 raise ValueError("fit: the training data produced no batches this epoch")
             self._states = self._states.update(epoch=np.asarray(counter + 1, np.int32))
-            epoch_logs = Logs(logs)
+            epoch_logs = Logs(logs, self._log_order.get("train"))
             if validation is not None and (epoch + 1) % validation_freq == 0:
                 val_logs = self._test_loop(validation, callback_list)
                 epoch_logs = epoch_logs.merged(val_logs.with_prefix("val_"))
@@ -304,10 +309,10 @@ class ModelBase:
                 states = self._with_fresh_metrics(self._states)
             callback_list.on_test_batch_begin(step)
             logs, states = test_fn(states, batch, None)
-            callback_list.on_test_batch_end(step, Logs(logs))
+            callback_list.on_test_batch_end(step, Logs(logs, self._log_order.get("test")))
         if logs is None:
             raise ValueError("evaluate: the data produced no batches")
-        result = Logs(logs)
+        result = Logs(logs, self._log_order.get("test"))
         callback_list.on_test_end(result)
         return result
 
@@ -362,7 +367,7 @@ class ModelBase:
         weights = None if weights is None else np.asarray(weights, np.float32)
         states = self._with_fresh_metrics(self._states)
         logs, self._states = self._compiled_step("train")(states, batch, weights)
-        return dict(Logs(logs))
+        return dict(Logs(logs, self._log_order.get("train")))
 
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None) -> dict[str, float]:
         """Loss and metrics of one batch, as floats; `model.states` is left as it was."""
@@ -370,7 +375,7 @@ class ModelBase:
         batch = self._single_batch(x, y, sample_weight)
         self._ensure_initialized(batch, full=True)
         logs, _ = self._compiled_step("test")(self._with_fresh_metrics(self._states), batch, None)
-        return dict(Logs(logs))
+        return dict(Logs(logs, self._log_order.get("test")))
 
     def predict_on_batch(self, x: Any) -> Any:
         """Predictions for one batch, as numpy arrays."""

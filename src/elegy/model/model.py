@@ -13,6 +13,7 @@ from typing import Any
 import jax
 import optax
 
+from elegy import hooks
 from elegy.model.base import ModelBase
 from elegy.model.objectives import Objectives, with_class_weight
 from elegy.model.steps import GradStep, PredStep, TestStep, TrainStep
@@ -102,23 +103,30 @@ class Model(ModelBase):
         training: bool,
         mask: Any = None,
     ) -> TestStep:
-        """Predict, compute the loss terms and update the running loss and metric means."""
+        """Predict, compute the loss terms and update the running loss and metric means.
+
+        Values that the forward pass reports with `elegy.add_loss` / `elegy.add_metric`
+        are collected here: added losses join the total, and both are logged.
+        """
         if not self._objectives.has_loss:
             raise ValueError(_NO_LOSS)
-        y_pred, states = self.call_step(
-            "pred_step", x=x, states=states, initializing=initializing, training=training, mask=mask
-        )
+        with hooks.collecting() as added:
+            y_pred, states = self.call_step(
+                "pred_step", x=x, states=states, initializing=initializing, training=training, mask=mask
+            )
         weights = with_class_weight(sample_weight, class_weight, y_true)
-        total, terms = self._objectives.loss_terms(y_true, y_pred, weights, mask)
+        objectives = self._objectives
+        total, terms, added_metrics = objectives.batch_terms(
+            y_true, y_pred, weights, mask, added, x=x, states=states
+        )
         metrics_states = states.get("metrics_states")
         if initializing or metrics_states is None:
-            metrics_states = self._objectives.init_states()
+            metrics_states = objectives.init_states(terms, added_metrics)
         if not initializing:
-            metrics_states = self._objectives.update_states(
-                metrics_states, y_true, y_pred, weights, mask, total, terms
+            metrics_states = objectives.update_states(
+                metrics_states, y_true, y_pred, weights, mask, total, terms, added_metrics
             )
-        logs = self._objectives.logs(metrics_states)
-        return TestStep(total, logs, states.update(metrics_states=metrics_states))
+        return TestStep(total, objectives.logs(metrics_states), states.update(metrics_states=metrics_states))
 
     def grad_step(
         self,

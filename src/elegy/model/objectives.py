@@ -16,11 +16,12 @@ import jax.numpy as jnp
 
 from elegy import losses as losses_lib
 from elegy import metrics as metrics_lib
+from elegy.hooks import Collected
 from elegy.metrics.mean import Mean
 from elegy.naming import loss_log_name, unique_names
 from elegy.weighting import batch_rows
 
-_LOSS_TRACKER = Mean()
+_MEAN = Mean()
 
 
 def _named(container: Any, argument: str) -> list[tuple[str | None, Any]]:
@@ -38,7 +39,12 @@ def _named(container: Any, argument: str) -> list[tuple[str | None, Any]]:
 
 
 class Objectives:
-    """Named loss terms and metrics, and the pure functions that evaluate them."""
+    """Named loss terms and metrics, and the pure functions that evaluate them.
+
+    `metrics_states` is a dict of three groups: `"losses"` (running means of the total,
+    named `loss`, and of each term when there is more than one), `"metrics"` (the
+    metrics' own states) and `"added"` (running means of `add_metric` values).
+    """
 
     def __init__(self, loss: Any = None, metrics: Any = None):
         loss_items = [(key, losses_lib.get(item)) for key, item in _named(loss, "loss")]
@@ -52,41 +58,83 @@ class Objectives:
         )
         self.losses = list(zip(loss_names, (item for _, item in loss_items), strict=True))
         self.metrics = list(zip(metric_names, (item for _, item in metric_items), strict=True))
+        self._static_names = ["loss", *loss_names, *metric_names]
 
     @property
     def has_loss(self) -> bool:
         return bool(self.losses)
 
-    def loss_terms(self, y_true, y_pred, sample_weight, mask) -> tuple[jnp.ndarray, dict[str, jnp.ndarray]]:
-        """The total loss of the batch and each named term (weights and mask applied)."""
-        terms = {name: loss(y_true, y_pred, sample_weight, mask) for name, loss in self.losses}
+    def batch_terms(self, y_true, y_pred, sample_weight, mask, added: Collected, **context: Any):
+        """(total, named loss terms, named added metrics) of one batch.
+
+        `context` (`x`, `states`) reaches losses that declare it; `added` holds what the
+        forward pass reported with `add_loss`/`add_metric`.
+        """
+        terms = {name: loss(y_true, y_pred, sample_weight, mask, **context) for name, loss in self.losses}
+        added_loss_names = unique_names([loss_log_name(n) for n in added.losses], taken=self._static_names)
+        terms.update(zip(added_loss_names, added.losses.values(), strict=True))
+        added_metric_names = unique_names(list(added.metrics), taken=[*self._static_names, *added_loss_names])
+        added_metrics = dict(zip(added_metric_names, added.metrics.values(), strict=True))
         total = sum(terms.values(), jnp.zeros((), jnp.float32))
-        return total, terms
+        return total, terms, added_metrics
 
-    def init_states(self) -> dict[str, Any]:
-        tracked = ["loss", *(name for name, _ in self.losses if self.log_each_loss)]
-        states = {name: _LOSS_TRACKER.init() for name in tracked}
-        states.update({name: metric.init() for name, metric in self.metrics})
-        return states
+    def init_states(self, terms: Mapping[str, Any], added_metrics: Mapping[str, Any]) -> dict[str, Any]:
+        """Fresh accumulators; which terms get their own log is decided here, once."""
+        tracked = ["loss", *terms] if self.log_each_loss or len(terms) > 1 else ["loss"]
+        return {
+            "losses": {name: _MEAN.init() for name in tracked},
+            "metrics": {name: metric.init() for name, metric in self.metrics},
+            "added": {name: _MEAN.init() for name in added_metrics},
+        }
 
-    def update_states(self, states, y_true, y_pred, sample_weight, mask, total, terms) -> dict[str, Any]:
-        """Accumulate the batch into the metric states; loss means are weighted by rows."""
+    def update_states(self, states, y_true, y_pred, sample_weight, mask, total, terms, added_metrics):
+        """Accumulate one batch; loss and added values are weighted by the batch's real rows."""
         rows = batch_rows(y_pred)
-        new = dict(states)
-        for name, value in (("loss", total), *terms.items()):
-            if name in new:
-                new[name] = _LOSS_TRACKER.update(new[name], jnp.broadcast_to(value, (rows,)), None, mask)
-        for name, metric in self.metrics:
-            new[name] = metric.update(states[name], y_true, y_pred, sample_weight, mask)
-        return new
+        per_row = lambda value: jnp.broadcast_to(value, (rows,))
+        values = {"loss": total, **terms}
+        _check_known(states["added"], added_metrics)
+        return {
+            "losses": {
+                n: _MEAN.update(s, per_row(values[n]), None, mask) for n, s in states["losses"].items()
+            },
+            "metrics": {
+                name: metric.update(states["metrics"][name], y_true, y_pred, sample_weight, mask)
+                for name, metric in self.metrics
+            },
+            "added": {
+                n: _MEAN.update(s, per_row(added_metrics[n]), None, mask) for n, s in states["added"].items()
+            },
+        }
 
     def logs(self, states: Mapping[str, Any]) -> dict[str, jnp.ndarray]:
-        """The current value of every tracked loss and metric, by log name."""
-        logs = {
-            name: _LOSS_TRACKER.compute(states[name]) for name in states if name not in dict(self.metrics)
-        }
-        logs.update({name: metric.compute(states[name]) for name, metric in self.metrics})
+        """Every tracked value by log name: `loss` first, then terms, metrics, added metrics.
+
+        A metric with an array value (per-class F1) gives one log per entry, `name_0`, ...
+        """
+        losses = states["losses"]
+        order = ["loss", *(n for n, _ in self.losses), *sorted(set(losses) - set(self._static_names))]
+        logs = {name: _MEAN.compute(losses[name]) for name in order if name in losses}
+        for name, metric in self.metrics:
+            logs.update(expand_array_log(name, metric.compute(states["metrics"][name])))
+        logs.update({name: _MEAN.compute(states["added"][name]) for name in sorted(states["added"])})
         return logs
+
+
+def _check_known(tracked: Mapping[str, Any], reported: Mapping[str, Any]) -> None:
+    unknown = sorted(set(reported) - set(tracked))
+    if unknown:
+        raise ValueError(
+            f"add_metric was called with {unknown}, which the forward pass did not report "
+            "while the model was initialized; report the same names on every call"
+        )
+
+
+def expand_array_log(name: str, value: jnp.ndarray) -> dict[str, jnp.ndarray]:
+    """`{name: value}` for a scalar; `{name_0: value[0], ...}` for a vector."""
+    value = jnp.asarray(value)
+    if value.ndim == 0:
+        return {name: value}
+    return {f"{name}_{i}": v for i, v in enumerate(value.reshape(-1))}
 
 
 def with_class_weight(sample_weight, class_weight, y_true) -> jnp.ndarray | None:

@@ -56,5 +56,22 @@ def inject(fn: Callable, available: Mapping[str, Any], *, what: str | None = Non
     return fn(**{n: available[n] for n in names if n in available})
 
 
+def call_with_context(fn: Callable, y_true: Any, y_pred: Any, context: Mapping[str, Any], what: str) -> Any:
+    """Call a loss or metric function the way Keras users and Elegy users both expect.
+
+    A function that names any of `y_true`, `y_pred` or a context entry (`x`, `states`, ...)
+    receives exactly what it declares; any other function, such as `lambda t, p: ...`,
+    is called positionally as `fn(y_true, y_pred)`.
+    """
+    names = declared_parameters(fn)
+    if not {"y_true", "y_pred", *context} & set(names):
+        return fn(y_true, y_pred)
+    if "y_true" in names and y_true is None:
+        raise ValueError(
+            f"{what} needs targets but y is None: pass y to fit/evaluate (or yield (x, y) batches)"
+        )
+    return inject(fn, {"y_true": y_true, "y_pred": y_pred, **context}, what=what)
+
+
 def _unbound(fn: Callable) -> Callable:
     return fn.__func__ if inspect.ismethod(fn) else fn

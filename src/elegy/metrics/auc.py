@@ -1,0 +1,68 @@
+"""`AUC`: area under the ROC or precision-recall curve, from binned confusion counts."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from elegy.metrics.confusion import _ratio
+from elegy.metrics.metric import Metric
+from elegy.shapes import matching_targets
+from elegy.weighting import element_weights
+
+CURVES = ("ROC", "PR")
+
+
+class AUC(Metric):
+    """Area under the ROC curve (`curve="ROC"`) or the precision-recall curve (`"PR"`).
+
+    Scores are compared with `num_thresholds` thresholds evenly spaced over [0, 1] (plus
+    one just below 0 and one just above 1), and weighted confusion counts are summed per
+    threshold over the epoch. ROC uses the trapezoidal rule; PR uses the step-wise sum
+    `sum((R_k - R_k+1) * P_k)` that scikit-learn calls average precision. More thresholds
+    give a closer approximation of the exact, unbinned value. Multi-label targets are
+    pooled into one binary problem.
+    """
+
+    def __init__(
+        self,
+        num_thresholds: int = 200,
+        curve: str = "ROC",
+        from_logits: bool = False,
+        name: str | None = None,
+    ):
+        if curve not in CURVES:
+            raise ValueError(f"curve must be one of {CURVES}, got {curve!r}")
+        if not isinstance(num_thresholds, int) or num_thresholds < 3:
+            raise ValueError(f"num_thresholds must be an integer > 2, got {num_thresholds!r}")
+        super().__init__(name or "auc")
+        self.num_thresholds, self.curve, self.from_logits = num_thresholds, curve, from_logits
+
+    def thresholds(self) -> jnp.ndarray:
+        inner = jnp.arange(1, self.num_thresholds - 1, dtype=jnp.float32) / (self.num_thresholds - 1)
+        return jnp.concatenate([jnp.array([-1e-7]), inner, jnp.array([1.0 + 1e-7])])
+
+    def init(self):
+        return jnp.zeros((2, self.num_thresholds), jnp.float32)  # tp, fp at each threshold
+
+    def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
+        y_true = matching_targets(y_true, y_pred, self.name) > 0.5
+        scores = jax.nn.sigmoid(y_pred) if self.from_logits else y_pred
+        weights = element_weights(jnp.asarray(scores, jnp.float32), sample_weight, mask).ravel()
+        above = scores.ravel()[:, None] > self.thresholds()[None, :]
+        positive = y_true.ravel()[:, None]
+        tp = jnp.sum(weights[:, None] * (above & positive), axis=0)
+        fp = jnp.sum(weights[:, None] * (above & ~positive), axis=0)
+        return state + jnp.stack([tp, fp])
+
+    def compute(self, state):
+        tp, fp = state
+        positives, negatives = tp[0], fp[0]  # the lowest threshold predicts every sample positive
+        recall = _ratio(tp, positives)
+        if self.curve == "ROC":
+            false_positive_rate = _ratio(fp, negatives)
+            return jnp.sum(
+                (false_positive_rate[:-1] - false_positive_rate[1:]) * (recall[:-1] + recall[1:]) / 2
+            )
+        precision = _ratio(tp, tp + fp)
+        return jnp.sum((recall[:-1] - recall[1:]) * precision[:-1])

@@ -1,0 +1,162 @@
+"""Metrics built from weighted confusion counts: Precision, Recall, F1Score, MeanIoU.
+
+The counts (true positives, false positives, false negatives, or a whole confusion
+matrix) are summed over the epoch and the ratio is taken once at the end, so the epoch
+value is the value over all samples, as scikit-learn computes it on the whole data set.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from elegy.metrics.metric import Metric
+from elegy.shapes import class_indices, matching_targets
+from elegy.weighting import element_weights
+
+AVERAGES = (None, "micro", "macro", "weighted")
+
+
+def _ratio(numerator: jnp.ndarray, denominator: jnp.ndarray) -> jnp.ndarray:
+    """numerator / denominator, 0 where the denominator is 0 (scikit-learn's zero_division=0)."""
+    return jnp.where(denominator > 0, numerator / jnp.where(denominator > 0, denominator, 1.0), 0.0)
+
+
+def _binary_counts(y_true, y_pred, threshold, sample_weight, mask, who):
+    """Weighted (tp, fp, fn) of `y_pred > threshold` against 0/1 targets, element-wise."""
+    y_true = matching_targets(y_true, y_pred, who) > 0.5
+    predicted = y_pred > threshold
+    weights = element_weights(jnp.asarray(y_pred, jnp.float32), sample_weight, mask)
+    count = lambda condition: jnp.sum(weights * condition)
+    return jnp.stack([count(predicted & y_true), count(predicted & ~y_true), count(~predicted & y_true)])
+
+
+class _BinaryCounts(Metric):
+    def __init__(self, threshold: float = 0.5, name: str | None = None):
+        super().__init__(name)
+        self.threshold = threshold
+
+    def init(self):
+        return jnp.zeros(3, jnp.float32)  # tp, fp, fn
+
+    def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
+        return state + _binary_counts(y_true, y_pred, self.threshold, sample_weight, mask, self.name)
+
+
+class Precision(_BinaryCounts):
+    """tp / (tp + fp) of `y_pred > threshold` against 0/1 targets (multi-label: element-wise)."""
+
+    def compute(self, state):
+        tp, fp, _ = state
+        return _ratio(tp, tp + fp)
+
+
+class Recall(_BinaryCounts):
+    """tp / (tp + fn) of `y_pred > threshold` against 0/1 targets (multi-label: element-wise)."""
+
+    def compute(self, state):
+        tp, _, fn = state
+        return _ratio(tp, tp + fn)
+
+
+def _class_labels(y_true, y_pred, who: str) -> jnp.ndarray:
+    """Integer labels from class indices or from one-hot targets shaped like the scores."""
+    y_true = jnp.asarray(y_true)
+    if y_true.shape == jnp.shape(y_pred) and y_true.shape[-1] > 1:
+        return jnp.argmax(y_true, axis=-1)
+    return class_indices(y_true, y_pred, who)
+
+
+class F1Score(Metric):
+    """Harmonic mean of precision and recall, binary or multiclass.
+
+    Binary (`num_classes=None`): `y_pred` holds probabilities of the positive class,
+    thresholded at `threshold`, and the value is the positive class's F1. Multiclass:
+    `y_pred` holds scores for `num_classes` classes (the arg-max is the prediction) and
+    `y_true` class indices or one-hot rows; `average` is `"macro"` (mean over classes),
+    `"micro"` (from pooled counts), `"weighted"` (by support) or None (one value per
+    class, logged as `f1_score_0`, `f1_score_1`, ...).
+    """
+
+    def __init__(
+        self,
+        num_classes: int | None = None,
+        average: str | None = "macro",
+        threshold: float = 0.5,
+        name: str | None = None,
+    ):
+        if average not in AVERAGES:
+            raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
+        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
+            raise ValueError(f"num_classes must be an integer >= 2 or None (binary), got {num_classes!r}")
+        super().__init__(name)
+        self.num_classes, self.average, self.threshold = num_classes, average, threshold
+
+    def init(self):
+        return jnp.zeros((3, self.num_classes or 1), jnp.float32)  # tp, fp, fn per class
+
+    def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
+        if self.num_classes is None:
+            return (
+                state
+                + _binary_counts(y_true, y_pred, self.threshold, sample_weight, mask, self.name)[:, None]
+            )
+        labels = _class_labels(y_true, y_pred, self.name)
+        truth = jax.nn.one_hot(labels, self.num_classes)
+        predicted = jax.nn.one_hot(jnp.argmax(y_pred, axis=-1), self.num_classes)
+        weights = element_weights(labels.astype(jnp.float32), sample_weight, mask)[..., None]
+        counts = [truth * predicted, (1 - truth) * predicted, truth * (1 - predicted)]
+        axes = tuple(range(labels.ndim))
+        return state + jnp.stack([jnp.sum(weights * c, axis=axes) for c in counts])
+
+    def compute(self, state):
+        tp, fp, fn = state
+        if self.average == "micro":
+            return _ratio(2 * tp.sum(), 2 * tp.sum() + fp.sum() + fn.sum())
+        per_class = _ratio(2 * tp, 2 * tp + fp + fn)
+        if self.num_classes is None:
+            return per_class[0]
+        if self.average == "macro":
+            return per_class.mean()
+        if self.average == "weighted":
+            support = tp + fn
+            return _ratio(jnp.sum(per_class * support), support.sum())
+        return per_class
+
+
+class MeanIoU(Metric):
+    """Intersection over union per class, averaged over the classes that occur.
+
+    `y_true` holds class indices of any shape (e.g. segmentation maps); `y_pred` holds
+    either indices of the same shape or scores with one more, last axis of classes.
+    """
+
+    def __init__(self, num_classes: int, name: str | None = None):
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        super().__init__(name)
+        self.num_classes = num_classes
+
+    def init(self):
+        return jnp.zeros((self.num_classes, self.num_classes), jnp.float32)  # rows: truth
+
+    def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
+        y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+        predicted = jnp.argmax(y_pred, axis=-1) if y_pred.ndim == y_true.ndim + 1 else y_pred
+        if predicted.shape != y_true.shape:
+            raise ValueError(
+                f"{self.name}: y_true of shape {y_true.shape} and predictions of shape "
+                f"{predicted.shape} must match (y_pred may add a last axis of class scores)"
+            )
+        weights = element_weights(y_true.astype(jnp.float32), sample_weight, mask)
+        truth = jax.nn.one_hot(y_true.astype(jnp.int32).ravel(), self.num_classes)
+        guess = jax.nn.one_hot(predicted.astype(jnp.int32).ravel(), self.num_classes)
+        return state + jnp.einsum("n,ni,nj->ij", weights.ravel(), truth, guess)
+
+    def compute(self, state):
+        intersection = jnp.diag(state)
+        union = state.sum(0) + state.sum(1) - intersection
+        present = union > 0
+        return _ratio(
+            jnp.sum(jnp.where(present, intersection / jnp.where(present, union, 1.0), 0.0)), present.sum()
+        )
