@@ -1,6 +1,7 @@
 """Elegy: a Keras-like training framework for JAX whose networks are Haiku modules."""
 
-from elegy import callbacks, data, losses, metrics
+from elegy import callbacks, data, losses, metrics, regularizers
+from elegy.hooks import add_loss, add_metric
 from elegy.model import GradStep, Model, ModelBase, PredStep, TestStep, TrainStep
 from elegy.states import RNGSeq, States
 
@@ -15,8 +16,11 @@ __all__ = [
     "States",
     "TestStep",
     "TrainStep",
+    "add_loss",
+    "add_metric",
     "callbacks",
     "data",
     "losses",
     "metrics",
+    "regularizers",
 ]

@@ -5,6 +5,9 @@ These run while tracing, on static shapes, so they cost nothing in the compiled 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import jax.numpy as jnp
 
 
@@ -32,3 +35,29 @@ def matching_targets(y_true, y_pred, who: str) -> jnp.ndarray:
             f"{who}: y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}; they must match"
         )
     return y_true.astype(y_pred.dtype)
+
+
+def select(on: Any, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+    """The part of a structured output that `on` names, and the same part of the target.
+
+    `on` is a dict key or sequence index, or a tuple of them for nested outputs. The
+    target is indexed too when it is itself a dict, tuple or list; an array target is
+    used whole (one target for one selected output).
+    """
+    if on is None:
+        return y_true, y_pred
+    for key in on if isinstance(on, tuple) else (on,):
+        y_pred = _part(y_pred, key, on, "y_pred")
+        if isinstance(y_true, (Mapping, tuple, list)):
+            y_true = _part(y_true, key, on, "y_true")
+    return y_true, y_pred
+
+
+def _part(value: Any, key: Any, on: Any, argument: str) -> Any:
+    try:
+        return value[key]
+    except (KeyError, IndexError, TypeError):
+        available = list(value) if isinstance(value, Mapping) else f"a {type(value).__name__}"
+        if isinstance(value, (tuple, list)):
+            available = f"indices 0..{len(value) - 1}"
+        raise ValueError(f"on={on!r}: {argument} has no part {key!r} (it has {available})") from None

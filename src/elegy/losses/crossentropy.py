@@ -68,13 +68,20 @@ class BinaryCrossentropy(LossFunctionWrapper):
     """Binary cross-entropy; see `binary_crossentropy`."""
 
     def __init__(
-        self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size", weight=1.0, name=None
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        reduction="sum_over_batch_size",
+        weight=1.0,
+        name=None,
+        on=None,
     ):
         super().__init__(
             binary_crossentropy,
             reduction,
             weight,
             name,
+            on=on,
             from_logits=from_logits,
             label_smoothing=label_smoothing,
         )
@@ -84,13 +91,20 @@ class CategoricalCrossentropy(LossFunctionWrapper):
     """Cross-entropy for one-hot targets; see `categorical_crossentropy`."""
 
     def __init__(
-        self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size", weight=1.0, name=None
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        reduction="sum_over_batch_size",
+        weight=1.0,
+        name=None,
+        on=None,
     ):
         super().__init__(
             categorical_crossentropy,
             reduction,
             weight,
             name,
+            on=on,
             from_logits=from_logits,
             label_smoothing=label_smoothing,
         )
@@ -110,13 +124,20 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
     """
 
     def __init__(
-        self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", weight=1.0, name=None
+        self,
+        from_logits=False,
+        ignore_class=None,
+        reduction="sum_over_batch_size",
+        weight=1.0,
+        name=None,
+        on=None,
     ):
         super().__init__(
             sparse_categorical_crossentropy,
             reduction,
             weight,
             name,
+            on=on,
             from_logits=from_logits,
             ignore_class=ignore_class,
         )

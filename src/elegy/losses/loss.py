@@ -32,6 +32,8 @@ class Loss:
             elements, Keras's default), `"sum"`, or `"none"` (per-element, weighted).
         weight: factor applied to this loss in the model's total (and in its log).
         name: log name; defaults to the class name in snake_case.
+        on: for a model whose output (and target) is a dict, tuple or list, the key or
+            index of the part this loss applies to (a tuple of them for nested parts).
     """
 
     def __init__(
@@ -39,12 +41,14 @@ class Loss:
         reduction: str = "sum_over_batch_size",
         weight: float = 1.0,
         name: str | None = None,
+        on: Any = None,
     ):
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
         self.weight = weight
         self.name = name or snake_case(type(self).__name__)
+        self.on = on
 
     def call(self, y_true: Any, y_pred: Any) -> jnp.ndarray:
         raise NotImplementedError(f"{type(self).__name__} must implement call(y_true, y_pred)")
@@ -105,11 +109,12 @@ class LossFunctionWrapper(Loss):
         reduction: str = "sum_over_batch_size",
         weight: float = 1.0,
         name: str | None = None,
+        on: Any = None,
         **kwargs: Any,
     ):
         if name is None and type(self) is LossFunctionWrapper:
             name = getattr(fn, "__name__", None)
-        super().__init__(reduction, weight, name)
+        super().__init__(reduction, weight, name, on)
         self.fn = fn
         self.kwargs = kwargs
         self.call = functools.partial(fn, **kwargs) if kwargs else fn

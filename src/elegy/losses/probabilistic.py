@@ -44,26 +44,26 @@ def squared_hinge(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
 class KLDivergence(LossFunctionWrapper):
     """Kullback-Leibler divergence from `y_pred` to `y_true`; see `kl_divergence`."""
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None):
-        super().__init__(kl_divergence, reduction, weight, name)
+    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
+        super().__init__(kl_divergence, reduction, weight, name, on=on)
 
 
 class Poisson(LossFunctionWrapper):
     """Poisson negative log-likelihood (up to a constant); see `poisson`."""
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None):
-        super().__init__(poisson, reduction, weight, name)
+    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
+        super().__init__(poisson, reduction, weight, name, on=on)
 
 
 class Hinge(LossFunctionWrapper):
     """Hinge loss; see `hinge`."""
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None):
-        super().__init__(hinge, reduction, weight, name)
+    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
+        super().__init__(hinge, reduction, weight, name, on=on)
 
 
 class SquaredHinge(LossFunctionWrapper):
     """Squared hinge loss; see `squared_hinge`."""
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None):
-        super().__init__(squared_hinge, reduction, weight, name)
+    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
+        super().__init__(squared_hinge, reduction, weight, name, on=on)

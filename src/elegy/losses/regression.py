@@ -68,47 +68,47 @@ class MeanSquaredError(LossFunctionWrapper):
         0.5
     """
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None):
-        super().__init__(mean_squared_error, reduction, weight, name)
+    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
+        super().__init__(mean_squared_error, reduction, weight, name, on=on)
 
 
 class MeanAbsoluteError(LossFunctionWrapper):
     """Mean absolute error; see `mean_absolute_error`."""
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None):
-        super().__init__(mean_absolute_error, reduction, weight, name)
+    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
+        super().__init__(mean_absolute_error, reduction, weight, name, on=on)
 
 
 class MeanAbsolutePercentageError(LossFunctionWrapper):
     """Mean absolute percentage error; see `mean_absolute_percentage_error`."""
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None):
-        super().__init__(mean_absolute_percentage_error, reduction, weight, name)
+    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
+        super().__init__(mean_absolute_percentage_error, reduction, weight, name, on=on)
 
 
 class MeanSquaredLogarithmicError(LossFunctionWrapper):
     """Mean squared logarithmic error; see `mean_squared_logarithmic_error`."""
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None):
-        super().__init__(mean_squared_logarithmic_error, reduction, weight, name)
+    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
+        super().__init__(mean_squared_logarithmic_error, reduction, weight, name, on=on)
 
 
 class Huber(LossFunctionWrapper):
     """Huber loss with threshold `delta`; see `huber`."""
 
-    def __init__(self, delta=1.0, reduction="sum_over_batch_size", weight=1.0, name=None):
-        super().__init__(huber, reduction, weight, name, delta=delta)
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
+        super().__init__(huber, reduction, weight, name, on=on, delta=delta)
 
 
 class LogCosh(LossFunctionWrapper):
     """Logarithm of the hyperbolic cosine of the error; see `log_cosh`."""
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None):
-        super().__init__(log_cosh, reduction, weight, name)
+    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
+        super().__init__(log_cosh, reduction, weight, name, on=on)
 
 
 class CosineSimilarity(LossFunctionWrapper):
     """Negative cosine similarity along `axis`; see `cosine_similarity`."""
 
-    def __init__(self, axis=-1, reduction="sum_over_batch_size", weight=1.0, name=None):
-        super().__init__(cosine_similarity, reduction, weight, name, axis=axis)
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
+        super().__init__(cosine_similarity, reduction, weight, name, on=on, axis=axis)

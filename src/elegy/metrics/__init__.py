@@ -58,7 +58,7 @@ _BY_NAME: dict[str, Callable[..., Metric]] = {
 
 def _loss_as_metric(loss: "_losses.Loss") -> Metric:
     """A loss averaged over samples, logged under the loss's own name."""
-    return MeanMetricWrapper(loss.call, name=loss.name)
+    return MeanMetricWrapper(loss.call, name=loss.name, on=loss.on)
 
 
 def get(identifier: Any) -> Metric:

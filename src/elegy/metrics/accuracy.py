@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
@@ -28,8 +30,8 @@ def sparse_categorical_accuracy(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp
 
 
 def _in_top_k(scores: jnp.ndarray, labels: jnp.ndarray, k: int) -> jnp.ndarray:
-    """1.0 where the label's score is among the k highest (ties resolved like argsort)."""
-    top = jax.lax.top_k(scores, k)[1]
+    """1.0 where the label's score is among the k highest; with k >= classes, always 1."""
+    top = jax.lax.top_k(scores, min(k, scores.shape[-1]))[1]
     return jnp.any(top == labels[..., None], axis=-1).astype(jnp.float32)
 
 
@@ -70,47 +72,47 @@ def accuracy(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
 class Accuracy(MeanMetricWrapper):
     """Fraction of predictions exactly equal to the targets (for labels already decided)."""
 
-    def __init__(self, name: str | None = None):
-        super().__init__(exact_accuracy, name or "accuracy")
+    def __init__(self, name: str | None = None, on: Any = None):
+        super().__init__(exact_accuracy, name or "accuracy", on=on)
 
 
 class BinaryAccuracy(MeanMetricWrapper):
     """Fraction of elements where `y_pred > threshold` matches the 0/1 target."""
 
-    def __init__(self, threshold: float = 0.5, name: str | None = None):
-        super().__init__(binary_accuracy, name, threshold=threshold)
+    def __init__(self, threshold: float = 0.5, name: str | None = None, on: Any = None):
+        super().__init__(binary_accuracy, name, threshold=threshold, on=on)
 
 
 class CategoricalAccuracy(MeanMetricWrapper):
     """Fraction of rows whose arg-max class matches the one-hot target's."""
 
-    def __init__(self, name: str | None = None):
-        super().__init__(categorical_accuracy, name)
+    def __init__(self, name: str | None = None, on: Any = None):
+        super().__init__(categorical_accuracy, name, on=on)
 
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):
     """Fraction of rows whose arg-max class equals the integer label (weighted)."""
 
-    def __init__(self, name: str | None = None):
-        super().__init__(sparse_categorical_accuracy, name)
+    def __init__(self, name: str | None = None, on: Any = None):
+        super().__init__(sparse_categorical_accuracy, name, on=on)
 
 
 class TopKCategoricalAccuracy(MeanMetricWrapper):
     """Fraction of rows whose one-hot target is among the `k` highest scores."""
 
-    def __init__(self, k: int = 5, name: str | None = None):
-        super().__init__(top_k_categorical_accuracy, name, k=k)
+    def __init__(self, k: int = 5, name: str | None = None, on: Any = None):
+        super().__init__(top_k_categorical_accuracy, name, k=k, on=on)
 
 
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     """Fraction of rows whose integer label is among the `k` highest scores."""
 
-    def __init__(self, k: int = 5, name: str | None = None):
-        super().__init__(sparse_top_k_categorical_accuracy, name, k=k)
+    def __init__(self, k: int = 5, name: str | None = None, on: Any = None):
+        super().__init__(sparse_top_k_categorical_accuracy, name, k=k, on=on)
 
 
 class AutoAccuracy(MeanMetricWrapper):
     """`metrics=["accuracy"]`: binary, one-hot or class-index accuracy by the shapes."""
 
-    def __init__(self, name: str | None = None):
-        super().__init__(accuracy, name or "accuracy")
+    def __init__(self, name: str | None = None, on: Any = None):
+        super().__init__(accuracy, name or "accuracy", on=on)

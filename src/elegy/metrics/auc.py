@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
@@ -30,12 +32,13 @@ class AUC(Metric):
         curve: str = "ROC",
         from_logits: bool = False,
         name: str | None = None,
+        on: Any = None,
     ):
         if curve not in CURVES:
             raise ValueError(f"curve must be one of {CURVES}, got {curve!r}")
         if not isinstance(num_thresholds, int) or num_thresholds < 3:
             raise ValueError(f"num_thresholds must be an integer > 2, got {num_thresholds!r}")
-        super().__init__(name or "auc")
+        super().__init__(name or "auc", on=on)
         self.num_thresholds, self.curve, self.from_logits = num_thresholds, curve, from_logits
 
     def thresholds(self) -> jnp.ndarray:

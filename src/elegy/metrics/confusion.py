@@ -7,6 +7,8 @@ value is the value over all samples, as scikit-learn computes it on the whole da
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
@@ -32,8 +34,8 @@ def _binary_counts(y_true, y_pred, threshold, sample_weight, mask, who):
 
 
 class _BinaryCounts(Metric):
-    def __init__(self, threshold: float = 0.5, name: str | None = None):
-        super().__init__(name)
+    def __init__(self, threshold: float = 0.5, name: str | None = None, on: Any = None):
+        super().__init__(name, on=on)
         self.threshold = threshold
 
     def init(self):
@@ -84,12 +86,13 @@ class F1Score(Metric):
         average: str | None = "macro",
         threshold: float = 0.5,
         name: str | None = None,
+        on: Any = None,
     ):
         if average not in AVERAGES:
             raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
         if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
             raise ValueError(f"num_classes must be an integer >= 2 or None (binary), got {num_classes!r}")
-        super().__init__(name)
+        super().__init__(name, on=on)
         self.num_classes, self.average, self.threshold = num_classes, average, threshold
 
     def init(self):
@@ -131,10 +134,10 @@ class MeanIoU(Metric):
     either indices of the same shape or scores with one more, last axis of classes.
     """
 
-    def __init__(self, num_classes: int, name: str | None = None):
+    def __init__(self, num_classes: int, name: str | None = None, on: Any = None):
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-        super().__init__(name)
+        super().__init__(name, on=on)
         self.num_classes = num_classes
 
     def init(self):

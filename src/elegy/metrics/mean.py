@@ -75,10 +75,10 @@ class MeanMetricWrapper(Metric):
     of the batch, so its epoch value is the row-weighted mean of batch values.
     """
 
-    def __init__(self, fn: Callable, name: str | None = None, **kwargs: Any):
+    def __init__(self, fn: Callable, name: str | None = None, on: Any = None, **kwargs: Any):
         if name is None and type(self) is MeanMetricWrapper:
             name = getattr(fn, "__name__", None)
-        super().__init__(name)
+        super().__init__(name, on=on)
         self.fn = fn
         self.kwargs = kwargs
         self._mean = Mean()

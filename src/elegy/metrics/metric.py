@@ -17,8 +17,11 @@ from elegy.naming import snake_case
 class Metric:
     """Base class: `init() -> state`, `update(state, ...) -> state`, `compute(state)`."""
 
-    def __init__(self, name: str | None = None):
+    def __init__(self, name: str | None = None, on: Any = None):
+        """`name` is the log name (default: the class name in snake case); `on` picks the
+        part of a dict/tuple output (and target) the metric applies to, as for losses."""
         self.name = name or snake_case(type(self).__name__)
+        self.on = on
 
     def init(self) -> Any:
         raise NotImplementedError

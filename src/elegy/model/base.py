@@ -66,6 +66,7 @@ class ModelBase:
         self.history: History | None = None
         self._compiled: dict[tuple[str, bool], Callable] = {}
         self._log_order: dict[str, tuple[str, ...]] = {}
+        self._log_names_seen: list[str] = []
         self.reset()
 
     # ------------------------------------------------------------------ states
@@ -131,7 +132,10 @@ class ModelBase:
         """
         available.setdefault("rng", available["states"].rng)
         result = inject(getattr(self, name), available, what=f"{type(self).__name__}.{name}")
-        return check_step_output(name, result, STEP_RESULTS[name])
+        result = check_step_output(name, result, STEP_RESULTS[name])
+        if hasattr(result, "logs"):
+            self._log_names_seen.extend(result.logs)
+        return result
 
     def _check_ready(self, entry: str, what: str) -> None:
         """Hook for subclasses: raise a clear error if `entry` cannot run; default: no check."""
@@ -139,6 +143,7 @@ class ModelBase:
     def _run_entry(self, entry: str, states: States, batch: Batch, class_weight: Any):
         step, initializing, training = ENTRY_POINTS[entry]
         states = advance_rng(states)
+        self._log_names_seen = []
         with hooks.collecting():  # add_loss/add_metric outside a test_step are dropped
             result = self.call_step(
                 step,
@@ -153,8 +158,10 @@ class ModelBase:
             )
         if step == "pred_step":
             return result.y_pred, result.states
-        # jit returns dicts with sorted keys: remember the step's own order for display.
-        self._log_order[entry] = tuple(result.logs)
+        # Pytree transformations (jit, grad) return dicts with sorted keys; remember the
+        # order in which the innermost step produced each log, for display.
+        order = dict.fromkeys(name for name in self._log_names_seen if name in result.logs)
+        self._log_order[entry] = (*order, *(name for name in result.logs if name not in order))
         return dict(result.logs), result.states
 
     def _compiled_step(self, entry: str) -> Callable:

@@ -19,6 +19,7 @@ from elegy import metrics as metrics_lib
 from elegy.hooks import Collected
 from elegy.metrics.mean import Mean
 from elegy.naming import loss_log_name, unique_names
+from elegy.shapes import select
 from elegy.weighting import batch_rows
 
 _MEAN = Mean()
@@ -70,7 +71,10 @@ class Objectives:
         `context` (`x`, `states`) reaches losses that declare it; `added` holds what the
         forward pass reported with `add_loss`/`add_metric`.
         """
-        terms = {name: loss(y_true, y_pred, sample_weight, mask, **context) for name, loss in self.losses}
+        terms = {
+            name: loss(*select(loss.on, y_true, y_pred), sample_weight, mask, **context)
+            for name, loss in self.losses
+        }
         added_loss_names = unique_names([loss_log_name(n) for n in added.losses], taken=self._static_names)
         terms.update(zip(added_loss_names, added.losses.values(), strict=True))
         added_metric_names = unique_names(list(added.metrics), taken=[*self._static_names, *added_loss_names])
@@ -98,7 +102,9 @@ class Objectives:
                 n: _MEAN.update(s, per_row(values[n]), None, mask) for n, s in states["losses"].items()
             },
             "metrics": {
-                name: metric.update(states["metrics"][name], y_true, y_pred, sample_weight, mask)
+                name: metric.update(
+                    states["metrics"][name], *select(metric.on, y_true, y_pred), sample_weight, mask
+                )
                 for name, metric in self.metrics
             },
             "added": {
