@@ -28,9 +28,17 @@ def _declared(fn: Callable) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
     return tuple(names), tuple(required), var_keyword
 
 
+def _signature_of(fn: Callable) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """`_declared` for any callable; unhashable ones (dataclass instances) skip the cache."""
+    try:
+        return _declared(fn)
+    except TypeError:
+        return _declared.__wrapped__(fn)
+
+
 def declared_parameters(fn: Callable) -> tuple[str, ...]:
     """Names of the parameters `fn` accepts by keyword (`self` excluded for methods)."""
-    names = _declared(_unbound(fn))[0]
+    names = _signature_of(_unbound(fn))[0]
     return names[1:] if inspect.ismethod(fn) else names
 
 
@@ -41,7 +49,7 @@ def inject(fn: Callable, available: Mapping[str, Any], *, what: str | None = Non
     available is an error that names it and lists what could have been passed.
     """
     target = _unbound(fn)
-    names, required, var_keyword = _declared(target)
+    names, required, var_keyword = _signature_of(target)
     if inspect.ismethod(fn) and names:
         names, required = names[1:], tuple(n for n in required if n != names[0])
     missing = [n for n in required if n not in available]
@@ -64,12 +72,13 @@ def call_with_context(fn: Callable, y_true: Any, y_pred: Any, context: Mapping[s
     is called positionally as `fn(y_true, y_pred)`.
     """
     names = declared_parameters(fn)
-    if not {"y_true", "y_pred", *context} & set(names):
-        return fn(y_true, y_pred)
-    if "y_true" in names and y_true is None:
+    positional = not {"y_true", "y_pred", *context} & set(names)
+    if (positional or "y_true" in names) and y_true is None:
         raise ValueError(
             f"{what} needs targets but y is None: pass y to fit/evaluate (or yield (x, y) batches)"
         )
+    if positional:
+        return fn(y_true, y_pred)
     return inject(fn, {"y_true": y_true, "y_pred": y_pred, **context}, what=what)
 
 

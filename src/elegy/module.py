@@ -5,8 +5,8 @@ Accepted forms, all normalised to an `hk.TransformedWithState`:
 * a forward function `def forward(x[, training]): ...` that builds modules inside;
 * an `hk.Module` subclass, or a callable with no required positional parameter that
   returns a module (`lambda: MyNet(10)`, `functools.partial(MyNet, n=10)`);
-* an `hk.Transformed` or `hk.TransformedWithState` (passed through; it receives no
-  `training` flag because its signature cannot be inspected).
+* an `hk.Transformed` or `hk.TransformedWithState`, with or without `hk.without_apply_rng`
+  (Haiku keeps the forward function's signature, so the `training` flag still reaches it).
 
 A forward function (or a module's `__call__`) that declares `training` or `is_training`
 receives True in fit/train steps and False in evaluate/predict.
@@ -28,10 +28,12 @@ TRAINING_FLAG_NAMES = ("training", "is_training")
 
 @dataclasses.dataclass(frozen=True)
 class PureModule:
-    """A transformed module plus the keyword (if any) that carries the training flag."""
+    """A transformed module, the keyword (if any) that carries the training flag, and
+    whether its `apply` takes an rng (`hk.without_apply_rng` removes it)."""
 
     transformed: hk.TransformedWithState
     training_flag: str | None
+    apply_takes_rng: bool = True
 
     def init(self, key, x, training: bool):
         # The forward pass that init runs is not a step: auxiliary values it reports are
@@ -40,7 +42,8 @@ class PureModule:
             return self.transformed.init(key, x, **self._flag(training))
 
     def apply(self, params, state, key, x, training: bool):
-        return self.transformed.apply(params, state, key, x, **self._flag(training))
+        rng = (key,) if self.apply_takes_rng else ()
+        return self.transformed.apply(params, state, *rng, x, **self._flag(training))
 
     def _flag(self, training: bool) -> dict:
         return {self.training_flag: training} if self.training_flag else {}
@@ -48,10 +51,8 @@ class PureModule:
 
 def to_pure_module(module: Any) -> PureModule:
     """Normalise any accepted module form; raise a TypeError naming `module` otherwise."""
-    if isinstance(module, hk.TransformedWithState):
-        return PureModule(module, None)
-    if isinstance(module, hk.Transformed):
-        return PureModule(hk.with_empty_state(module), None)
+    if isinstance(module, (hk.Transformed, hk.TransformedWithState)):
+        return _from_transformed(module)
     if isinstance(module, hk.Module):
         raise TypeError(
             "module: got an hk.Module instance, which Haiku cannot create outside a "
@@ -67,6 +68,21 @@ def to_pure_module(module: Any) -> PureModule:
         return _from_factory(module)
     flag = _training_flag(module)
     return PureModule(hk.transform_with_state(module), flag)
+
+
+def _from_transformed(module: hk.Transformed | hk.TransformedWithState) -> PureModule:
+    """Haiku keeps the forward function's signature on `init` and `apply`, so the training
+    flag and the presence of `rng` can be read from them."""
+    takes_rng = "rng" in _parameters(module.apply)
+    with_state = module if isinstance(module, hk.TransformedWithState) else hk.with_empty_state(module)
+    return PureModule(with_state, _training_flag(module.init), takes_rng)
+
+
+def _parameters(fn: Callable) -> tuple[str, ...]:
+    try:
+        return tuple(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return ()
 
 
 def _is_factory(fn: Callable) -> bool:
@@ -91,10 +107,7 @@ def _from_factory(factory: Callable) -> PureModule:
 
 
 def _training_flag(fn: Callable) -> str | None:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return None
+    params = _parameters(fn)
     return next((n for n in TRAINING_FLAG_NAMES if n in params), None)
 
 

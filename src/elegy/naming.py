@@ -7,8 +7,9 @@ get `_1`, `_2`, ... suffixes instead of silently overwriting each other.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
@@ -17,6 +18,14 @@ def snake_case(name: str) -> str:
     """`SparseCategoricalCrossentropy` -> `sparse_categorical_crossentropy`."""
     name = _CAMEL_BOUNDARY.sub("_", name.strip()).lower()
     return re.sub(r"[^0-9a-z]+", "_", name).strip("_") or "unnamed"
+
+
+def callable_name(fn: Callable) -> str:
+    """A readable snake_case name for a function, a `functools.partial` or a callable object
+    (`<lambda>` becomes `lambda`)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return snake_case(getattr(fn, "__name__", None) or type(fn).__name__)
 
 
 def loss_log_name(name: str) -> str:

@@ -61,3 +61,9 @@ def _part(value: Any, key: Any, on: Any, argument: str) -> Any:
         if isinstance(value, (tuple, list)):
             available = f"indices 0..{len(value) - 1}"
         raise ValueError(f"on={on!r}: {argument} has no part {key!r} (it has {available})") from None
+
+
+def per_sample_mean(values: jnp.ndarray) -> jnp.ndarray:
+    """Mean over the last axis of `(batch, ..., d)` values; `(batch,)` values are already
+    one per sample (a model with one output column squeezed away)."""
+    return values if values.ndim <= 1 else jnp.mean(values, axis=-1)

@@ -18,13 +18,14 @@ def element_weights(
 ) -> jnp.ndarray:
     """Weights broadcast to `values.shape`: sample_weight * mask, per batch row.
 
-    `sample_weight` of shape `(batch,)` (or any prefix of `values.shape`) weighs whole rows.
+    `sample_weight` of shape `(batch,)` (or any prefix of `values.shape`, or Keras's
+    `(batch, 1)`) weighs whole rows.
     """
     weights = jnp.ones((), values.dtype)
     if sample_weight is not None:
-        weights = weights * _expand_to(jnp.asarray(sample_weight, values.dtype), values.ndim)
+        weights = weights * _expand_to(jnp.asarray(sample_weight, values.dtype), values.ndim, "sample_weight")
     if mask is not None:
-        weights = weights * _expand_to(jnp.asarray(mask, values.dtype), values.ndim)
+        weights = weights * _expand_to(jnp.asarray(mask, values.dtype), values.ndim, "mask")
     return jnp.broadcast_to(weights, values.shape)
 
 
@@ -40,9 +41,11 @@ def batch_rows(tree: Any) -> int:
     return int(jnp.shape(jax.tree_util.tree_leaves(tree)[0])[0])
 
 
-def _expand_to(weights: jnp.ndarray, ndim: int) -> jnp.ndarray:
+def _expand_to(weights: jnp.ndarray, ndim: int, argument: str) -> jnp.ndarray:
+    while weights.ndim > max(ndim, 1) and weights.shape[-1] == 1:  # (batch, 1) -> (batch,)
+        weights = weights[..., 0]
     if weights.ndim > ndim:
         raise ValueError(
-            f"sample_weight has shape {weights.shape}, more dimensions than the values it weighs ({ndim})"
+            f"{argument} has shape {weights.shape}, more dimensions than the values it weighs ({ndim})"
         )
     return jnp.reshape(weights, weights.shape + (1,) * (ndim - weights.ndim))

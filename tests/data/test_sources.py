@@ -152,14 +152,27 @@ def test_shuffle_actually_permutes():
     assert not np.array_equal(order, np.arange(20))
 
 
-@pytest.mark.parametrize("steps, expected_batches", [(1, 1), (2, 2), (4, 4), (10, 4)])
+@pytest.mark.parametrize("steps, expected_batches", [(1, 1), (2, 2), (4, 4), (10, 10)])
 def test_steps_limits_batches_per_epoch(steps, expected_batches):
     x, y, _ = indexed(10)  # ceil(10 / 3) == 4 batches in a full epoch
     source = make_source(x, y, batch_size=3, steps=steps)
     batches = list(source.epoch(0))
     assert source.steps_per_epoch == expected_batches == len(batches)
     seen = np.concatenate(real_ids(batches))
-    np.testing.assert_array_equal(seen, np.arange(min(10, 3 * expected_batches)))
+    one_pass = [np.arange(start, min(start + 3, 10)) for start in range(0, 10, 3)]
+    expected = np.concatenate([one_pass[k % len(one_pass)] for k in range(expected_batches)])
+    np.testing.assert_array_equal(seen, expected)  # past the data's end it starts a new pass
+
+
+def test_steps_continue_where_the_previous_epoch_stopped():
+    x, y, _ = indexed(10)
+    source = make_source(x, y, batch_size=3, steps=3, shuffle=True, seed=4)
+    first_two_epochs = np.concatenate(real_ids(list(source.epoch(0)) + list(source.epoch(1))))
+    # 6 batches = one whole pass (4 batches, every row once) + 2 batches of the next pass
+    assert sorted(first_two_epochs[:10]) == list(range(10))
+    full = make_source(x, y, batch_size=3, shuffle=True, seed=4)
+    np.testing.assert_array_equal(first_two_epochs[:10], np.concatenate(real_ids(list(full.epoch(0)))))
+    np.testing.assert_array_equal(first_two_epochs[10:], np.concatenate(real_ids(list(full.epoch(1))))[:6])
 
 
 # --- argument errors -------------------------------------------------------------------
@@ -269,11 +282,13 @@ def test_reiterable_loader_object_restarts_each_epoch_and_reports_its_length():
         np.testing.assert_array_equal(source_order(source, epoch), np.arange(5))
 
 
-def test_steps_limit_on_list_restarts_from_first_batch_each_epoch():
+def test_steps_limit_on_list_continues_and_starts_over_when_it_runs_out():
     source = make_source(list_of_batches([2, 2, 2]), batch_size=32, steps=2)
     assert source.steps_per_epoch == 2
-    for epoch in range(2):
-        np.testing.assert_array_equal(source_order(source, epoch), [0, 1, 2, 3])
+    # rows 0-5 in three batches; epochs of two batches walk through them, then start over
+    expected = [[0, 1, 2, 3], [4, 5, 0, 1], [2, 3, 4, 5]]
+    for epoch, rows in enumerate(expected):
+        np.testing.assert_array_equal(source_order(source, epoch), rows)
 
 
 def test_iterable_partial_last_batch_padded_to_first_batch_size_with_mask():
@@ -300,7 +315,7 @@ def test_generator_of_x_only_batches_has_no_targets():
 
 
 def test_generator_exhausted_at_later_epoch_raises_clear_error():
-    source = make_source(iter(list_of_batches([2, 2])), batch_size=32)
+    source = make_source(iter(list_of_batches([2, 2])), batch_size=32, steps_argument="steps_per_epoch")
     assert len(list(source.epoch(0))) == 2
     with pytest.raises(ValueError) as info:
         list(source.epoch(1))

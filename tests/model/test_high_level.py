@@ -191,7 +191,7 @@ def test_plain_function_metric_is_averaged_over_samples(data):
     model = make_model(metrics=[lambda y_true, y_pred: jnp.max(y_pred, axis=-1)])
     model.init(x, y)
     logs = model.evaluate(x, y, batch_size=32, verbose=0)
-    assert logs["<lambda>"] == pytest.approx(model.predict(x).max(-1).mean(), rel=1e-5)
+    assert logs["lambda"] == pytest.approx(model.predict(x).max(-1).mean(), rel=1e-5)
 
 
 def test_run_eagerly_gives_the_same_numbers(data):

@@ -37,63 +37,107 @@ def is_batch_iterable(x: Any, y: Any) -> bool:
 
 
 class ArraySource:
-    """Batches over in-memory arrays; the row order of each epoch derives from the seed."""
+    """Batches over in-memory arrays; the row order of each pass derives from the seed.
+
+    Without `steps`, epoch `e` is one pass over the data in the order of pass `e`. With
+    `steps`, epochs are consecutive windows of `steps` batches over the endless sequence
+    of passes, so every row is seen and epoch `e` depends only on `e` (as with Keras, an
+    epoch continues where the previous one stopped).
+    """
 
     def __init__(
-        self, x, y, sample_weight, batch_size: int, shuffle: bool, seed: int, steps: int | None = None
+        self,
+        x,
+        y,
+        sample_weight,
+        batch_size: int,
+        shuffle: bool,
+        seed: int,
+        steps: int | None = None,
+        names: tuple[str, str, str] = ("x", "y", "sample_weight"),
     ):
-        self.x = as_array_tree(x, "x")
-        self.y = as_array_tree(y, "y")
-        self.sample_weight = as_array_tree(sample_weight, "sample_weight")
-        self.num_samples = num_samples(x=self.x, y=self.y, sample_weight=self.sample_weight)
+        self.x, self.y, self.sample_weight = (
+            as_array_tree(tree, name) for tree, name in zip((x, y, sample_weight), names, strict=True)
+        )
+        self.num_samples = num_samples(**dict(zip(names, (self.x, self.y, self.sample_weight), strict=True)))
         self.batch_size = min(batch_size, self.num_samples)  # no padding beyond the data
         self.shuffle = shuffle
         self.seed = seed
-        full = math.ceil(self.num_samples / self.batch_size)
-        self.steps_per_epoch: int | None = min(full, steps) if steps else full
+        self.batches_per_pass = math.ceil(self.num_samples / self.batch_size)
+        self.steps = steps
+        self.steps_per_epoch: int | None = steps or self.batches_per_pass
+
+    def _order(self, data_pass: int) -> np.ndarray:
+        if self.shuffle:
+            return np.random.default_rng([self.seed, data_pass]).permutation(self.num_samples)
+        return np.arange(self.num_samples)
 
     def epoch(self, epoch_index: int) -> Iterator[Batch]:
-        if self.shuffle:
-            order = np.random.default_rng([self.seed, epoch_index]).permutation(self.num_samples)
-        else:
-            order = np.arange(self.num_samples)
-        order = order[: self.steps_per_epoch * self.batch_size]
-        return array_batches(self.x, self.y, self.sample_weight, self.batch_size, order)
+        if self.steps is None:
+            yield from array_batches(
+                self.x, self.y, self.sample_weight, self.batch_size, self._order(epoch_index)
+            )
+            return
+        data_pass, order = None, None
+        for position in range(epoch_index * self.steps, (epoch_index + 1) * self.steps):
+            if position // self.batches_per_pass != data_pass:
+                data_pass = position // self.batches_per_pass
+                order = self._order(data_pass)
+            start = (position % self.batches_per_pass) * self.batch_size
+            index = order[start : start + self.batch_size]
+            parts = (take_rows(tree, index) for tree in (self.x, self.y, self.sample_weight))
+            yield padded_batch(*parts, self.batch_size)
 
 
 class IterableSource:
     """Batches from an iterable; partial batches are padded to the first batch's size.
 
-    A re-iterable (list, data loader) is iterated afresh every epoch. A one-shot iterator
-    is read until it ends, or for `steps` batches per epoch; one that is already empty
-    when an epoch starts is an error, because its end cannot tell epochs apart.
+    Without `steps`, a re-iterable (list, data loader) is iterated afresh every epoch and a
+    one-shot iterator is read until it ends; one already empty when an epoch starts is an
+    error, because its end cannot tell epochs apart. With `steps`, each epoch takes the
+    next `steps` batches, continuing where the last epoch stopped; a re-iterable starts
+    over when it runs out.
     """
 
-    def __init__(self, data: Any, steps: int | None = None, argument: str = "x"):
+    def __init__(
+        self, data: Any, steps: int | None = None, argument: str = "x", steps_argument: str = "steps"
+    ):
         self.data = data
-        self.argument = argument
+        self.argument, self.steps_argument = argument, steps_argument
         self.one_shot = iter(data) is data if hasattr(data, "__iter__") else True
         self.steps_per_epoch: int | None = steps or (len(data) if hasattr(data, "__len__") else None)
         self._limit = steps
         self._batch_size: int | None = None
         self._iterator: Iterator | None = None
 
+    def _fresh_iterator(self) -> Iterator:
+        return self.data if hasattr(self.data, "__next__") else iter(self.data)
+
     def epoch(self, epoch_index: int) -> Iterator[Batch]:
-        if self.one_shot:
-            iterator = self.data if hasattr(self.data, "__next__") else iter(self.data)
-        else:
-            iterator = iter(self.data)
         count = 0
-        for raw in iterator:
-            yield self._to_batch(raw)
-            count += 1
-            if self._limit is not None and count >= self._limit:
-                return
+        if self._limit is None:
+            for raw in self._fresh_iterator():
+                yield self._to_batch(raw)
+                count += 1
+        else:
+            if self._iterator is None:
+                self._iterator = self._fresh_iterator()
+            restarted = False
+            while count < self._limit:
+                raw = next(self._iterator, _END)
+                if raw is _END:
+                    if self.one_shot or restarted:  # nothing more, even after starting over
+                        break
+                    self._iterator, restarted = self._fresh_iterator(), True
+                    continue
+                restarted = False
+                yield self._to_batch(raw)
+                count += 1
         if count == 0:
             raise ValueError(
                 f"{self.argument} produced no batches this epoch: a one-shot iterator or "
-                "generator is exhausted after one pass; pass steps_per_epoch (and make it "
-                "yield enough batches) or a re-iterable such as a list or a data loader"
+                f"generator is exhausted after one pass; pass {self.steps_argument} (and make "
+                "it yield enough batches) or a re-iterable such as a list or a data loader"
             )
 
     def _to_batch(self, raw: Any) -> Batch:
@@ -107,6 +151,9 @@ class IterableSource:
         return padded_batch(x, y, sample_weight, max(rows, self._batch_size))
 
 
+_END = object()
+
+
 def make_source(
     x: Any,
     y: Any = None,
@@ -116,22 +163,24 @@ def make_source(
     shuffle: bool = False,
     seed: int = 0,
     steps: int | None = None,
+    names: tuple[str, str, str] = ("x", "y", "sample_weight"),
+    steps_argument: str = "steps",
 ):
-    """The right source for `x`; errors name the argument and what was received."""
+    """The right source for `x`; errors name the argument (`names`, `steps_argument`)."""
     batch_size = check_positive_int(batch_size, "batch_size")
-    steps = check_positive_int(steps, "steps", allow_none=True)
+    steps = check_positive_int(steps, steps_argument, allow_none=True)
     if x is None:
         raise ValueError(
-            "x is required: pass an array, a nested structure of arrays, or an iterable of batches"
+            f"{names[0]} is required: pass an array, a nested structure of arrays, or an iterable of batches"
         )
     if is_batch_iterable(x, y):
         if y is not None or sample_weight is not None:
             raise ValueError(
-                "y and sample_weight must be None when x is an iterable of batches; "
-                "yield (x, y) or (x, y, sample_weight) tuples instead"
+                f"{names[1]} and {names[2]} must be None when {names[0]} is an iterable of "
+                "batches; yield (x, y) or (x, y, sample_weight) tuples instead"
             )
-        return IterableSource(x, steps)
-    return ArraySource(x, y, sample_weight, batch_size, shuffle, seed, steps)
+        return IterableSource(x, steps, names[0], steps_argument)
+    return ArraySource(x, y, sample_weight, batch_size, shuffle, seed, steps, names)
 
 
 def split_validation(x: Any, y: Any, sample_weight: Any, fraction: float):

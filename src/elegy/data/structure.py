@@ -34,7 +34,7 @@ def _as_array(leaf: Any, where: str) -> np.ndarray:
     array = np.asarray(leaf)
     if array.ndim == 0:
         raise ValueError(f"{where} is a scalar; expected an array whose first axis indexes samples")
-    if array.dtype.kind in "OUSV":
+    if array.dtype.kind in "OUS" or array.dtype.fields is not None:  # bfloat16 is kind "V"
         raise TypeError(f"{where} has dtype {array.dtype}; expected a numeric or boolean array")
     return array
 

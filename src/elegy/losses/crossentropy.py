@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from elegy.losses.loss import LossFunctionWrapper
-from elegy.shapes import class_indices, matching_targets
+from elegy.shapes import class_indices, matching_targets, per_sample_mean
 
 EPSILON = 1e-7
 
@@ -33,7 +33,7 @@ def binary_crossentropy(
     else:
         p = jnp.clip(y_pred, EPSILON, 1.0 - EPSILON)
         log_p, log_not_p = jnp.log(p), jnp.log1p(-p)
-    return -jnp.mean(y_true * log_p + (1.0 - y_true) * log_not_p, axis=-1)
+    return -per_sample_mean(y_true * log_p + (1.0 - y_true) * log_not_p)
 
 
 def categorical_crossentropy(

@@ -15,7 +15,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from elegy.inject import call_with_context
-from elegy.naming import snake_case
+from elegy.naming import callable_name, snake_case
 from elegy.weighting import element_weights, real_elements
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "none")
@@ -113,7 +113,7 @@ class LossFunctionWrapper(Loss):
         **kwargs: Any,
     ):
         if name is None and type(self) is LossFunctionWrapper:
-            name = getattr(fn, "__name__", None)
+            name = callable_name(fn)
         super().__init__(reduction, weight, name, on)
         self.fn = fn
         self.kwargs = kwargs

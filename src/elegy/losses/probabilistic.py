@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from elegy.losses.loss import LossFunctionWrapper
-from elegy.shapes import matching_targets
+from elegy.shapes import matching_targets, per_sample_mean
 
 EPSILON = 1e-7
 
@@ -20,7 +20,7 @@ def kl_divergence(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
 def poisson(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
     """`mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)` for predicted rates."""
     y_true = matching_targets(y_true, y_pred, "poisson")
-    return jnp.mean(y_pred - y_true * jnp.log(y_pred + EPSILON), axis=-1)
+    return per_sample_mean(y_pred - y_true * jnp.log(y_pred + EPSILON))
 
 
 def _signed_targets(y_true: jnp.ndarray, y_pred: jnp.ndarray, who: str) -> jnp.ndarray:
@@ -32,13 +32,13 @@ def _signed_targets(y_true: jnp.ndarray, y_pred: jnp.ndarray, who: str) -> jnp.n
 def hinge(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
     """`mean(max(1 - y_true * y_pred, 0), axis=-1)` with labels in {-1, 1} (or {0, 1})."""
     y_true = _signed_targets(y_true, y_pred, "hinge")
-    return jnp.mean(jnp.maximum(1.0 - y_true * y_pred, 0.0), axis=-1)
+    return per_sample_mean(jnp.maximum(1.0 - y_true * y_pred, 0.0))
 
 
 def squared_hinge(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
     """`mean(max(1 - y_true * y_pred, 0)**2, axis=-1)` with labels in {-1, 1} (or {0, 1})."""
     y_true = _signed_targets(y_true, y_pred, "squared_hinge")
-    return jnp.mean(jnp.square(jnp.maximum(1.0 - y_true * y_pred, 0.0)), axis=-1)
+    return per_sample_mean(jnp.square(jnp.maximum(1.0 - y_true * y_pred, 0.0)))
 
 
 class KLDivergence(LossFunctionWrapper):

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from elegy.losses.loss import LossFunctionWrapper
-from elegy.shapes import matching_targets
+from elegy.shapes import matching_targets, per_sample_mean
 
 EPSILON = 1e-7
 
@@ -14,19 +14,19 @@ EPSILON = 1e-7
 def mean_squared_error(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
     """`mean((y_pred - y_true)**2, axis=-1)`."""
     y_true = matching_targets(y_true, y_pred, "mean_squared_error")
-    return jnp.mean(jnp.square(y_pred - y_true), axis=-1)
+    return per_sample_mean(jnp.square(y_pred - y_true))
 
 
 def mean_absolute_error(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
     """`mean(|y_pred - y_true|, axis=-1)`."""
     y_true = matching_targets(y_true, y_pred, "mean_absolute_error")
-    return jnp.mean(jnp.abs(y_pred - y_true), axis=-1)
+    return per_sample_mean(jnp.abs(y_pred - y_true))
 
 
 def mean_absolute_percentage_error(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
     """`100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7), axis=-1)`."""
     y_true = matching_targets(y_true, y_pred, "mean_absolute_percentage_error")
-    return 100.0 * jnp.mean(jnp.abs(y_true - y_pred) / jnp.maximum(jnp.abs(y_true), EPSILON), axis=-1)
+    return 100.0 * per_sample_mean(jnp.abs(y_true - y_pred) / jnp.maximum(jnp.abs(y_true), EPSILON))
 
 
 def mean_squared_logarithmic_error(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
@@ -34,7 +34,7 @@ def mean_squared_logarithmic_error(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> 
     y_true = matching_targets(y_true, y_pred, "mean_squared_logarithmic_error")
     first = jnp.log1p(jnp.maximum(y_pred, EPSILON))
     second = jnp.log1p(jnp.maximum(y_true, EPSILON))
-    return jnp.mean(jnp.square(first - second), axis=-1)
+    return per_sample_mean(jnp.square(first - second))
 
 
 def huber(y_true: jnp.ndarray, y_pred: jnp.ndarray, delta: float = 1.0) -> jnp.ndarray:
@@ -42,14 +42,14 @@ def huber(y_true: jnp.ndarray, y_pred: jnp.ndarray, delta: float = 1.0) -> jnp.n
     y_true = matching_targets(y_true, y_pred, "huber")
     error = jnp.abs(y_pred - y_true)
     quadratic = jnp.minimum(error, delta)
-    return jnp.mean(0.5 * jnp.square(quadratic) + delta * (error - quadratic), axis=-1)
+    return per_sample_mean(0.5 * jnp.square(quadratic) + delta * (error - quadratic))
 
 
 def log_cosh(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
     """`mean(log(cosh(y_pred - y_true)), axis=-1)`, computed without overflow."""
     y_true = matching_targets(y_true, y_pred, "log_cosh")
     error = y_pred - y_true
-    return jnp.mean(error + jax.nn.softplus(-2.0 * error) - jnp.log(2.0), axis=-1)
+    return per_sample_mean(error + jax.nn.softplus(-2.0 * error) - jnp.log(2.0))
 
 
 def cosine_similarity(y_true: jnp.ndarray, y_pred: jnp.ndarray, axis: int = -1) -> jnp.ndarray:

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from elegy.metrics.mean import MeanMetricWrapper
-from elegy.shapes import class_indices, matching_targets
+from elegy.shapes import class_indices, matching_targets, per_sample_mean
 
 
 def binary_accuracy(y_true: jnp.ndarray, y_pred: jnp.ndarray, threshold: float = 0.5) -> jnp.ndarray:
@@ -50,7 +50,7 @@ def exact_accuracy(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
     """Per-sample fraction of elements where prediction and target are equal."""
     y_true = matching_targets(y_true, y_pred, "accuracy")
     hits = (y_true == y_pred).astype(jnp.float32)
-    return hits if hits.ndim == 1 else jnp.mean(hits, axis=-1)
+    return per_sample_mean(hits)
 
 
 def accuracy(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:

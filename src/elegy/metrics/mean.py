@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from elegy.inject import call_with_context
 from elegy.metrics.metric import Metric
+from elegy.naming import callable_name
 from elegy.weighting import batch_rows, element_weights
 
 MeanState = dict[str, jnp.ndarray]
@@ -77,7 +78,7 @@ class MeanMetricWrapper(Metric):
 
     def __init__(self, fn: Callable, name: str | None = None, on: Any = None, **kwargs: Any):
         if name is None and type(self) is MeanMetricWrapper:
-            name = getattr(fn, "__name__", None)
+            name = callable_name(fn)
         super().__init__(name, on=on)
         self.fn = fn
         self.kwargs = kwargs

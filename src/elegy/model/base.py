@@ -67,6 +67,7 @@ class ModelBase:
         self._compiled: dict[tuple[str, bool], Callable] = {}
         self._log_order: dict[str, tuple[str, ...]] = {}
         self._log_names_seen: list[str] = []
+        self._batch_mask: Any = None  # the mask of the batch being traced or run
         self.reset()
 
     # ------------------------------------------------------------------ states
@@ -75,6 +76,7 @@ class ModelBase:
         self._states = initial_states(self.seed)
         self._init_level = NOT_INITIALIZED
         self._fresh_metrics: Any = None
+        self._fresh_metrics_known = False
 
     @property
     def states(self) -> States:
@@ -86,9 +88,12 @@ class ModelBase:
         if not isinstance(value, States):
             raise TypeError(f"model.states must be an elegy.States, got {type(value).__name__}")
         self._states = value
-        self._init_level = FULLY_INITIALIZED
-        if self._fresh_metrics is None:
-            self._fresh_metrics = value.get("metrics_states")
+        # Assigned States may hold accumulated metric totals, never fresh ones: the next
+        # fit/evaluate initializes (on its first batch) whatever is missing, fresh metric
+        # accumulators included, and keeps every field that is already there.
+        complete = all(value.get(f) is not None for f in ("net_params", "optimizer_states", "metrics_states"))
+        self._init_level = FULLY_INITIALIZED if complete else PREDICT_READY
+        self._fresh_metrics, self._fresh_metrics_known = None, False
 
     @property
     def initialized(self) -> bool:
@@ -109,14 +114,18 @@ class ModelBase:
 
     def _ensure_initialized(self, batch: Batch, full: bool) -> None:
         level = FULLY_INITIALIZED if full else PREDICT_READY
-        if self._init_level >= level:
+        if self._init_level >= level and (self._fresh_metrics_known or not full):
             return
+        start = initial_states(self.seed)
         entry = "init" if full else "init_pred"
-        _, created = self._compiled_step(entry)(initial_states(self.seed), batch, None)
+        _, created = self._compiled_step(entry)(start, batch, None)
+        # However many keys the steps drew while initializing, training starts from the
+        # seed's own sequence, so the result never depends on which call came first.
+        created = created.update(rng=start.rng)
         self._states = self._states.maybe_update(**created) if self._init_level else created
         if full:
-            self._fresh_metrics = created.get("metrics_states")
-        self._init_level = level
+            self._fresh_metrics, self._fresh_metrics_known = created.get("metrics_states"), True
+        self._init_level = max(level, self._init_level)
 
     def _with_fresh_metrics(self, states: States) -> States:
         if self._fresh_metrics is None:
@@ -144,18 +153,22 @@ class ModelBase:
         step, initializing, training = ENTRY_POINTS[entry]
         states = advance_rng(states)
         self._log_names_seen = []
-        with hooks.collecting():  # add_loss/add_metric outside a test_step are dropped
-            result = self.call_step(
-                step,
-                x=batch.x,
-                y_true=batch.y,
-                sample_weight=batch.sample_weight,
-                class_weight=class_weight,
-                states=states,
-                initializing=initializing,
-                training=training,
-                mask=batch.mask,
-            )
+        self._batch_mask = batch.mask
+        try:
+            with hooks.collecting():  # add_loss/add_metric outside a test_step are dropped
+                result = self.call_step(
+                    step,
+                    x=batch.x,
+                    y_true=batch.y,
+                    sample_weight=batch.sample_weight,
+                    class_weight=class_weight,
+                    states=states,
+                    initializing=initializing,
+                    training=training,
+                    mask=batch.mask,
+                )
+        finally:
+            self._batch_mask = None  # never keep a tracer on the model
         if step == "pred_step":
             return result.y_pred, result.states
         # Pytree transformations (jit, grad) return dicts with sorted keys; remember the
@@ -169,9 +182,12 @@ class ModelBase:
         key = (entry, self.run_eagerly)
         fn = self._compiled.get(key)
         if fn is None:
-            fn = functools.partial(self._run_entry, entry)
-            if not self.run_eagerly:
-                fn = jax.jit(fn)
+            run = functools.partial(self._run_entry, entry)
+            if self.run_eagerly:
+                # The same arrays a compiled step sees: jax arrays, dtypes canonicalized.
+                fn = lambda states, batch, class_weight: run(states, *jax.device_put((batch, class_weight)))
+            else:
+                fn = jax.jit(run)
             self._compiled[key] = fn
         return fn
 
@@ -216,6 +232,7 @@ class ModelBase:
             shuffle=bool(shuffle),
             seed=self.seed,
             steps=steps_per_epoch,
+            steps_argument="steps_per_epoch",
         )
         validation = self._validation_source(
             validation_data, validation_batch_size or batch_size, validation_steps
@@ -242,6 +259,8 @@ class ModelBase:
                 callback_list.on_train_batch_begin(step)
                 logs, self._states = train_fn(self._states, batch, class_weight_array)
                 callback_list.on_train_batch_end(step, Logs(logs, self._log_order.get("train")))
+                if self.stop_training:
+                    break
             if logs is None:
                 raise ValueError("fit: the training data produced no batches this epoch")
             self._states = self._states.update(epoch=np.asarray(counter + 1, np.int32))
@@ -266,9 +285,18 @@ class ModelBase:
                     f"of batches; got a tuple of length {len(data)}"
                 )
             vx, vy, vw = (list(data) + [None, None])[:3]
-            return make_source(vx, vy, vw, batch_size=batch_size, steps=steps)
+            names = ("validation_data[0]", "validation_data[1]", "validation_data[2]")
+            return make_source(
+                vx, vy, vw, batch_size=batch_size, steps=steps, names=names, steps_argument="validation_steps"
+            )
         if is_batch_iterable(data, None):
-            return make_source(data, batch_size=batch_size, steps=steps)
+            return make_source(
+                data,
+                batch_size=batch_size,
+                steps=steps,
+                steps_argument="validation_steps",
+                names=("validation_data", "y", "sample_weight"),
+            )
         raise TypeError(
             "validation_data must be a tuple (x, y[, sample_weight]) or an iterable of "
             f"batches, got {type(data).__name__}"

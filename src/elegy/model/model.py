@@ -75,7 +75,9 @@ class Model(ModelBase):
         super().__init__(seed=seed, run_eagerly=run_eagerly)
 
     # ------------------------------------------------------------------ the chain
-    def pred_step(self, x: Any, states: States, initializing: bool, training: bool) -> PredStep:
+    def pred_step(
+        self, x: Any, states: States, initializing: bool, training: bool, rng: Any = None
+    ) -> PredStep:
         """Run the Haiku module; on initialization, create its params and state.
 
         BatchNorm statistics (Haiku state) are updated only in training steps, and never
@@ -84,7 +86,11 @@ class Model(ModelBase):
         module = self._require_module()
         rng = states.rng
         if initializing:
-            params, net_states = module.init(rng.next(), x, training)
+            # A key of its own, so the initial parameters depend on the seed alone, not on
+            # how many keys other steps drew first.
+            params, net_states = module.init(
+                jax.random.fold_in(jax.random.PRNGKey(self.seed), 0), x, training
+            )
         else:
             params, net_states = states.net_params, states.net_states
         y_pred, updated = module.apply(params, net_states, rng.next(), x, training)
@@ -102,6 +108,7 @@ class Model(ModelBase):
         initializing: bool,
         training: bool,
         mask: Any = None,
+        rng: Any = None,
     ) -> TestStep:
         """Predict, compute the loss terms and update the running loss and metric means.
 
@@ -110,6 +117,8 @@ class Model(ModelBase):
         """
         if not self._objectives.has_loss:
             raise ValueError(_NO_LOSS)
+        if mask is None:  # an override called super() without it: use the batch's own
+            mask = self._batch_mask
         with hooks.collecting() as added:
             y_pred, states = self.call_step(
                 "pred_step", x=x, states=states, initializing=initializing, training=training, mask=mask
@@ -138,6 +147,7 @@ class Model(ModelBase):
         initializing: bool,
         training: bool,
         mask: Any = None,
+        rng: Any = None,
     ) -> GradStep:
         """`test_step` plus the gradient of its loss with respect to `states.net_params`."""
         args = dict(
@@ -159,8 +169,10 @@ class Model(ModelBase):
             )
             return loss, (logs, new_states)
 
-        (loss, (logs, states)), grads = jax.value_and_grad(loss_fn, has_aux=True)(states.net_params)
-        return GradStep(loss, logs, states, grads)
+        (loss, (logs, new_states)), grads = jax.value_and_grad(loss_fn, has_aux=True)(states.net_params)
+        # value_and_grad hands back a copy of the rng; keep the caller's sequence (which the
+        # inner steps advanced in place) so that it and `states.rng` stay one object.
+        return GradStep(loss, logs, new_states.update(rng=states.rng), grads)
 
     def train_step(
         self,
@@ -172,6 +184,7 @@ class Model(ModelBase):
         initializing: bool,
         training: bool,
         mask: Any = None,
+        rng: Any = None,
     ) -> TrainStep:
         """`grad_step` plus one optax update; on initialization, the optimizer's state."""
         _, logs, states, grads = self.call_step(
