@@ -83,3 +83,16 @@ def test_module_instance_is_rejected_with_advice():
 def test_non_callable_module_is_a_type_error():
     with pytest.raises(TypeError, match="module must be"):
         to_pure_module(42)
+
+
+@pytest.mark.parametrize("without_rng", [False, True])
+@pytest.mark.parametrize("stateful", [False, True])
+def test_transformed_forward_functions_keep_their_training_flag(stateful, without_rng):
+    transformed = (hk.transform_with_state if stateful else hk.transform)(forward_is_training)
+    if without_rng:
+        transformed = hk.without_apply_rng(transformed)
+    pure = to_pure_module(transformed)
+    assert pure.training_flag == "is_training" and pure.apply_takes_rng is not without_rng
+    _, y_train = _run(pure, True)
+    _, y_eval = _run(pure, False)
+    np.testing.assert_allclose(y_train, 2 * y_eval, rtol=1e-6)
