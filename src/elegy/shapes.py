@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def class_indices(y_true, y_pred, who: str) -> jnp.ndarray:
@@ -23,6 +25,21 @@ def class_indices(y_true, y_pred, who: str) -> jnp.ndarray:
             f"{y_pred.shape[:-1]})"
         )
     return y_true.astype(jnp.int32)
+
+
+def check_label_range(labels: Any, classes: int, ignore_class: int | None, who: str) -> None:
+    """Raise if concrete labels fall outside `[0, classes)`; traced labels pass (their
+    values are unknown until the compiled step runs)."""
+    try:
+        values = np.asarray(labels)
+    except jax.errors.TracerArrayConversionError:
+        return
+    bad = (values < 0) | (values >= classes)
+    if ignore_class is not None:
+        bad &= values != ignore_class
+    if bad.any():
+        found = sorted(set(values[bad].tolist()))[:5]
+        raise ValueError(f"{who}: labels must be class indices in [0, {classes}), got {found}")
 
 
 def matching_targets(y_true, y_pred, who: str) -> jnp.ndarray:

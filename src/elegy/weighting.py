@@ -29,6 +29,13 @@ def element_weights(
     return jnp.broadcast_to(weights, values.shape)
 
 
+def combine_masks(mask: jnp.ndarray | None, element_mask: jnp.ndarray | None) -> jnp.ndarray | None:
+    """The padding mask (per row) times a loss's own mask of elements to leave out."""
+    if element_mask is None or mask is None:
+        return element_mask if mask is None else mask
+    return element_mask * _expand_to(jnp.asarray(mask, element_mask.dtype), element_mask.ndim, "mask")
+
+
 def real_elements(values: jnp.ndarray, mask: jnp.ndarray | None) -> jnp.ndarray:
     """How many elements of `values` belong to real (unpadded) rows."""
     if mask is None:

@@ -465,23 +465,29 @@ def test_ignore_class_under_jit_matches_eager():
 
 @pytest.mark.parametrize("bad_label", [-1, C, C + 7])
 @pytest.mark.parametrize("from_logits", [False, True])
-def test_sparse_label_out_of_range_gives_nan_for_that_row_only(from_logits, bad_label):
+def test_sparse_label_out_of_range_under_jit_gives_nan_for_that_row_only(from_logits, bad_label):
     labels = LABELS.copy()
     labels[3] = bad_label
     y_pred = LOGITS if from_logits else PROBS
-    values = np.asarray(
-        losses.SparseCategoricalCrossentropy(from_logits=from_logits, reduction="none")(labels, y_pred)
-    )
+    loss = losses.SparseCategoricalCrossentropy(from_logits=from_logits, reduction="none")
+    values = np.asarray(jax.jit(loss)(labels, y_pred))
     assert np.isnan(values[3])
     assert np.all(np.isfinite(np.delete(values, 3)))
 
 
-@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
-def test_sparse_label_out_of_range_makes_reduced_loss_nan(jit):
+@pytest.mark.parametrize("bad_label", [-1, C, C + 7])
+def test_sparse_label_out_of_range_with_known_values_is_an_error(bad_label):
+    labels = LABELS.copy()
+    labels[0] = bad_label
+    with pytest.raises(ValueError, match=rf"labels must be class indices in \[0, {C}\), got \[{bad_label}\]"):
+        losses.SparseCategoricalCrossentropy(from_logits=True)(labels, LOGITS)
+
+
+def test_sparse_label_out_of_range_makes_the_jitted_reduced_loss_nan():
     labels = LABELS.copy()
     labels[0] = C
     call = lambda yt, yp: losses.SparseCategoricalCrossentropy(from_logits=True)(yt, yp)
-    assert np.isnan(float((jax.jit(call) if jit else call)(labels, LOGITS)))
+    assert np.isnan(float(jax.jit(call)(labels, LOGITS)))
 
 
 # --- numerical edge cases (same (N, 4) shapes as the data, so eager calls stay fast) -------------

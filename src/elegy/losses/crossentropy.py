@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from elegy.losses.loss import LossFunctionWrapper
-from elegy.shapes import class_indices, matching_targets, per_sample_mean
+from elegy.shapes import check_label_range, class_indices, matching_targets, per_sample_mean
 
 EPSILON = 1e-7
 
@@ -54,9 +54,12 @@ def sparse_categorical_crossentropy(
     `y_true` has shape `(batch,)` (or `(batch, 1)`) with class indices; `y_pred` has shape
     `(batch, classes)` with logits (`from_logits=True`) or probabilities. Rows labelled
     `ignore_class` give 0 (the class `SparseCategoricalCrossentropy` also leaves them out
-    of the mean). A label outside `[0, classes)` gives NaN, so it cannot pass unnoticed.
+    of the mean). A label outside `[0, classes)` is an error where the labels are known
+    (eager calls, `run_eagerly=True`) and gives NaN inside compiled code, so it cannot pass
+    unnoticed either way.
     """
     labels = class_indices(y_true, y_pred, "sparse_categorical_crossentropy")
+    check_label_range(labels, y_pred.shape[-1], ignore_class, "sparse_categorical_crossentropy")
     ignored = labels == ignore_class if ignore_class is not None else jnp.zeros(labels.shape, bool)
     safe = jnp.where(ignored, 0, labels)
     log_probs = jnp.take_along_axis(_log_probs(y_pred, from_logits), safe[..., None], axis=-1)[..., 0]

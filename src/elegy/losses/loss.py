@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from elegy.inject import call_with_context
 from elegy.naming import callable_name, snake_case
-from elegy.weighting import element_weights, real_elements
+from elegy.weighting import combine_masks, element_weights, real_elements
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "none")
 
@@ -68,15 +68,8 @@ class Loss:
         values = jnp.asarray(call_with_context(self.call, y_true, y_pred, context, f"loss {self.name!r}"))
         if values.ndim == 0:
             return self.weight * values
-        ignored = self.element_mask(y_true, y_pred)
-        if ignored is not None:
-            mask = ignored if mask is None else ignored * _expand(mask, ignored.ndim)
+        mask = combine_masks(mask, self.element_mask(y_true, y_pred))
         return self.weight * reduce(values, sample_weight, mask, self.reduction)
-
-
-def _expand(mask: jnp.ndarray, ndim: int) -> jnp.ndarray:
-    mask = jnp.asarray(mask)
-    return jnp.reshape(mask, mask.shape + (1,) * (ndim - mask.ndim))
 
 
 def reduce(

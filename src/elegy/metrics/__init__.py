@@ -22,7 +22,7 @@ from elegy.metrics.accuracy import (
 )
 from elegy.metrics.auc import AUC
 from elegy.metrics.confusion import F1Score, MeanIoU, Precision, Recall
-from elegy.metrics.mean import Mean, MeanMetricWrapper, Sum
+from elegy.metrics.mean import LossMean, Mean, MeanMetricWrapper, Sum
 from elegy.metrics.metric import Metric
 from elegy.metrics.regression import (
     MeanAbsoluteError,
@@ -32,33 +32,37 @@ from elegy.metrics.regression import (
     RootMeanSquaredError,
 )
 
-_BY_NAME: dict[str, Callable[..., Metric]] = {
-    "accuracy": AutoAccuracy,
-    "acc": AutoAccuracy,
-    "binary_accuracy": BinaryAccuracy,
-    "categorical_accuracy": CategoricalAccuracy,
-    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
-    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
-    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
-    "mean_squared_error": MeanSquaredError,
-    "mse": MeanSquaredError,
-    "mean_absolute_error": MeanAbsoluteError,
-    "mae": MeanAbsoluteError,
-    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
-    "mape": MeanAbsolutePercentageError,
-    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
-    "msle": MeanSquaredLogarithmicError,
-    "root_mean_squared_error": RootMeanSquaredError,
-    "rmse": RootMeanSquaredError,
-    "precision": Precision,
-    "recall": Recall,
-    "auc": AUC,
-}
+
+def _loss_metric(loss_name: str) -> Callable[..., Metric]:
+    return lambda name=None: LossMean(_losses.get(loss_name), name=name)
 
 
-def _loss_as_metric(loss: "_losses.Loss") -> Metric:
-    """A loss averaged over samples, logged under the loss's own name."""
-    return MeanMetricWrapper(loss.call, name=loss.name, on=loss.on)
+# Loss names first, so that a metric of the same name ("mse", "mae") takes precedence.
+_BY_NAME: dict[str, Callable[..., Metric]] = {name: _loss_metric(name) for name in _losses.NAMES}
+_BY_NAME.update(
+    {
+        "accuracy": AutoAccuracy,
+        "acc": AutoAccuracy,
+        "binary_accuracy": BinaryAccuracy,
+        "categorical_accuracy": CategoricalAccuracy,
+        "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+        "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+        "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
+        "mean_squared_error": MeanSquaredError,
+        "mse": MeanSquaredError,
+        "mean_absolute_error": MeanAbsoluteError,
+        "mae": MeanAbsoluteError,
+        "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+        "mape": MeanAbsolutePercentageError,
+        "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+        "msle": MeanSquaredLogarithmicError,
+        "root_mean_squared_error": RootMeanSquaredError,
+        "rmse": RootMeanSquaredError,
+        "precision": Precision,
+        "recall": Recall,
+        "auc": AUC,
+    }
+)
 
 
 def get(identifier: Any) -> Metric:
@@ -69,9 +73,7 @@ def get(identifier: Any) -> Metric:
     (`"binary_crossentropy"`, `"kl_divergence"`, ...) give the loss averaged over samples.
     """
     if isinstance(identifier, _losses.Loss):
-        return _loss_as_metric(identifier)
-    if isinstance(identifier, str) and identifier not in _BY_NAME and identifier in _losses.NAMES:
-        return _loss_as_metric(_losses.get(identifier))
+        return LossMean(identifier)
     return resolve(identifier, argument="metrics", base=Metric, by_name=_BY_NAME, wrap=MeanMetricWrapper)
 
 
@@ -82,6 +84,7 @@ __all__ = [
     "BinaryAccuracy",
     "CategoricalAccuracy",
     "F1Score",
+    "LossMean",
     "Mean",
     "MeanAbsoluteError",
     "MeanAbsolutePercentageError",

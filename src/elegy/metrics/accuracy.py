@@ -14,7 +14,7 @@ from elegy.shapes import class_indices, matching_targets, per_sample_mean
 def binary_accuracy(y_true: jnp.ndarray, y_pred: jnp.ndarray, threshold: float = 0.5) -> jnp.ndarray:
     """Per-sample fraction of elements where `y_pred > threshold` equals the 0/1 target."""
     y_true = matching_targets(y_true, y_pred, "binary_accuracy")
-    return jnp.mean((y_pred > threshold) == (y_true > 0.5), axis=-1).astype(jnp.float32)
+    return per_sample_mean(((y_pred > threshold) == (y_true > 0.5)).astype(jnp.float32))
 
 
 def categorical_accuracy(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:

@@ -61,6 +61,14 @@ class Recall(_BinaryCounts):
         return _ratio(tp, tp + fn)
 
 
+def _check_classes(scores: jnp.ndarray, num_classes: int, who: str) -> None:
+    if jnp.shape(scores)[-1] != num_classes:
+        raise ValueError(
+            f"{who}: y_pred has scores for {jnp.shape(scores)[-1]} classes (shape "
+            f"{jnp.shape(scores)}) but num_classes={num_classes}"
+        )
+
+
 def _class_labels(y_true, y_pred, who: str) -> jnp.ndarray:
     """Integer labels from class indices or from one-hot targets shaped like the scores."""
     y_true = jnp.asarray(y_true)
@@ -104,6 +112,7 @@ class F1Score(Metric):
                 state
                 + _binary_counts(y_true, y_pred, self.threshold, sample_weight, mask, self.name)[:, None]
             )
+        _check_classes(y_pred, self.num_classes, self.name)
         labels = _class_labels(y_true, y_pred, self.name)
         truth = jax.nn.one_hot(labels, self.num_classes)
         predicted = jax.nn.one_hot(jnp.argmax(y_pred, axis=-1), self.num_classes)
@@ -137,7 +146,7 @@ class MeanIoU(Metric):
     def __init__(self, num_classes: int, name: str | None = None, on: Any = None):
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-        super().__init__(name, on=on)
+        super().__init__(name or "mean_iou", on=on)
         self.num_classes = num_classes
 
     def init(self):
@@ -145,12 +154,15 @@ class MeanIoU(Metric):
 
     def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
         y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
-        predicted = jnp.argmax(y_pred, axis=-1) if y_pred.ndim == y_true.ndim + 1 else y_pred
+        scores = y_pred.ndim == y_true.ndim + 1
+        predicted = jnp.argmax(y_pred, axis=-1) if scores else y_pred
         if predicted.shape != y_true.shape:
             raise ValueError(
-                f"{self.name}: y_true of shape {y_true.shape} and predictions of shape "
-                f"{predicted.shape} must match (y_pred may add a last axis of class scores)"
+                f"{self.name}: y_true of shape {y_true.shape} and y_pred of shape {y_pred.shape} "
+                "must match (y_pred may add a last axis of class scores)"
             )
+        if scores:
+            _check_classes(y_pred, self.num_classes, self.name)
         weights = element_weights(y_true.astype(jnp.float32), sample_weight, mask)
         truth = jax.nn.one_hot(y_true.astype(jnp.int32).ravel(), self.num_classes)
         guess = jax.nn.one_hot(predicted.astype(jnp.int32).ravel(), self.num_classes)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from elegy.inject import call_with_context
 from elegy.metrics.metric import Metric
 from elegy.naming import callable_name
-from elegy.weighting import batch_rows, element_weights
+from elegy.weighting import batch_rows, combine_masks, element_weights
 
 MeanState = dict[str, jnp.ndarray]
 
@@ -96,3 +96,16 @@ class MeanMetricWrapper(Metric):
 
     def compute(self, state: MeanState) -> jnp.ndarray:
         return self._mean.compute(state)
+
+
+class LossMean(MeanMetricWrapper):
+    """A loss averaged over samples as a metric, leaving out the elements the loss ignores
+    (`ignore_class`), exactly as the loss itself does."""
+
+    def __init__(self, loss: Any, name: str | None = None):
+        super().__init__(loss.call, name=name or loss.name, on=loss.on)
+        self.loss = loss
+
+    def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
+        mask = combine_masks(mask, self.loss.element_mask(y_true, y_pred))
+        return super().update(state, y_true, y_pred, sample_weight, mask)
