@@ -133,7 +133,42 @@ def test_mismatched_target_shapes_are_an_error_not_a_broadcast():
         m.evaluate(X, np.zeros((20, 2), np.float32), verbose=0)
 
 
-def test_an_exhausted_generator_in_a_later_epoch_asks_for_steps_per_epoch():
+def test_a_generator_for_several_epochs_without_steps_per_epoch_fails_before_training():
     batches = ((X[i : i + 10], Y[i : i + 10]) for i in range(0, 20, 10))
-    with pytest.raises(ValueError, match=r"produced no batches this epoch.*steps_per_epoch"):
-        model().fit(batches, epochs=2, verbose=0)
+    m = model()
+    with pytest.raises(
+        ValueError, match=r"x is a one-shot iterator or generator and fit would run 2 epochs.*steps_per_epoch"
+    ):
+        m.fit(batches, epochs=2, verbose=0)
+    assert_nothing_initialized(m)
+
+
+def test_a_generator_that_runs_dry_in_a_later_epoch_asks_for_steps_per_epoch():
+    batches = ((X[i : i + 10], Y[i : i + 10]) for i in range(0, 20, 10))
+    with pytest.raises(ValueError, match=r"x produced no batches this epoch.*pass steps_per_epoch"):
+        model().fit(batches, epochs=2, steps_per_epoch=2, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "bad_batch, message",
+    [
+        (
+            (X[:4], Y[:4], np.ones(4), np.ones(4)),
+            r"a batch must be x, \(x,\), \(x, y\) or \(x, y, sample_weight\); got a tuple of length 4",
+        ),
+        ("not a batch", r"x must be an array .*got a str"),
+        ((X[:4], Y[:3]), r"x has 4.*y has 3"),
+    ],
+    ids=["4-tuple", "string", "ragged"],
+)
+def test_a_generator_yielding_something_that_is_not_a_batch(bad_batch, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        model().fit(iter([bad_batch]), verbose=0)
+
+
+@pytest.mark.parametrize(
+    "data", [[], np.zeros((0, 4), np.float32), iter([])], ids=["empty list", "zero rows", "empty generator"]
+)
+def test_an_empty_data_set_is_a_clear_error(data):
+    with pytest.raises(ValueError, match=r"empty|no samples|no batches"):
+        model().fit(data, None if not hasattr(data, "shape") else np.zeros(0), verbose=0)

@@ -55,6 +55,7 @@ class ArraySource:
         seed: int,
         steps: int | None = None,
         names: tuple[str, str, str] = ("x", "y", "sample_weight"),
+        drop_remainder: bool = False,
     ):
         self.x, self.y, self.sample_weight = (
             as_array_tree(tree, name) for tree, name in zip((x, y, sample_weight), names, strict=True)
@@ -63,7 +64,8 @@ class ArraySource:
         self.batch_size = min(batch_size, self.num_samples)  # no padding beyond the data
         self.shuffle = shuffle
         self.seed = seed
-        self.batches_per_pass = math.ceil(self.num_samples / self.batch_size)
+        rounding = math.floor if drop_remainder else math.ceil
+        self.batches_per_pass = rounding(self.num_samples / self.batch_size)
         self.steps = steps
         self.steps_per_epoch: int | None = steps or self.batches_per_pass
 
@@ -74,9 +76,8 @@ class ArraySource:
 
     def epoch(self, epoch_index: int) -> Iterator[Batch]:
         if self.steps is None:
-            yield from array_batches(
-                self.x, self.y, self.sample_weight, self.batch_size, self._order(epoch_index)
-            )
+            order = self._order(epoch_index)[: self.batches_per_pass * self.batch_size]
+            yield from array_batches(self.x, self.y, self.sample_weight, self.batch_size, order)
             return
         data_pass, order = None, None
         for position in range(epoch_index * self.steps, (epoch_index + 1) * self.steps):
@@ -100,9 +101,15 @@ class IterableSource:
     """
 
     def __init__(
-        self, data: Any, steps: int | None = None, argument: str = "x", steps_argument: str = "steps"
+        self,
+        data: Any,
+        steps: int | None = None,
+        argument: str = "x",
+        steps_argument: str = "steps",
+        drop_remainder: bool = False,
     ):
         self.data = data
+        self.drop_remainder = drop_remainder
         self.argument, self.steps_argument = argument, steps_argument
         self.one_shot = iter(data) is data if hasattr(data, "__iter__") else True
         self.steps_per_epoch: int | None = steps or (len(data) if hasattr(data, "__len__") else None)
@@ -117,8 +124,10 @@ class IterableSource:
         count = 0
         if self._limit is None:
             for raw in self._fresh_iterator():
-                yield self._to_batch(raw)
-                count += 1
+                batch = self._to_batch(raw)
+                if batch is not None:
+                    yield batch
+                    count += 1
         else:
             if self._iterator is None:
                 self._iterator = self._fresh_iterator()
@@ -131,8 +140,10 @@ class IterableSource:
                     self._iterator, restarted = self._fresh_iterator(), True
                     continue
                 restarted = False
-                yield self._to_batch(raw)
-                count += 1
+                batch = self._to_batch(raw)
+                if batch is not None:
+                    yield batch
+                    count += 1
         if count == 0:
             raise ValueError(
                 f"{self.argument} produced no batches this epoch: a one-shot iterator or "
@@ -140,7 +151,8 @@ class IterableSource:
                 "it yield enough batches) or a re-iterable such as a list or a data loader"
             )
 
-    def _to_batch(self, raw: Any) -> Batch:
+    def _to_batch(self, raw: Any) -> Batch | None:
+        """The padded batch, or None for a short batch that `drop_remainder` skips."""
         x, y, sample_weight = unpack_batch(raw)
         x = as_array_tree(x, "x")
         y = as_array_tree(y, "y")
@@ -148,6 +160,8 @@ class IterableSource:
         rows = num_samples(x=x, y=y, sample_weight=sample_weight)
         if self._batch_size is None:
             self._batch_size = rows
+        if self.drop_remainder and rows < self._batch_size:
+            return None
         return padded_batch(x, y, sample_weight, max(rows, self._batch_size))
 
 
@@ -165,6 +179,7 @@ def make_source(
     steps: int | None = None,
     names: tuple[str, str, str] = ("x", "y", "sample_weight"),
     steps_argument: str = "steps",
+    drop_remainder: bool = False,
 ):
     """The right source for `x`; errors name the argument (`names`, `steps_argument`)."""
     batch_size = check_positive_int(batch_size, "batch_size")
@@ -179,8 +194,8 @@ def make_source(
                 f"{names[1]} and {names[2]} must be None when {names[0]} is an iterable of "
                 "batches; yield (x, y) or (x, y, sample_weight) tuples instead"
             )
-        return IterableSource(x, steps, names[0], steps_argument)
-    return ArraySource(x, y, sample_weight, batch_size, shuffle, seed, steps, names)
+        return IterableSource(x, steps, names[0], steps_argument, drop_remainder)
+    return ArraySource(x, y, sample_weight, batch_size, shuffle, seed, steps, names, drop_remainder)
 
 
 def split_validation(x: Any, y: Any, sample_weight: Any, fraction: float):

@@ -17,7 +17,8 @@ import numpy as np
 from elegy import hooks
 from elegy.callbacks import CallbackList, History, Logs, ProgbarLogger
 from elegy.data.batches import Batch, padded_batch
-from elegy.data.sources import is_batch_iterable, make_source, split_validation
+from elegy.data.prefetch import prefetch
+from elegy.data.sources import IterableSource, is_batch_iterable, make_source, split_validation
 from elegy.data.structure import as_array_tree, num_samples
 from elegy.inject import inject
 from elegy.model.objectives import class_weight_vector
@@ -210,11 +211,14 @@ class ModelBase:
         validation_steps: int | None = None,
         validation_batch_size: int | None = None,
         validation_freq: int = 1,
+        drop_remainder: bool = False,
     ) -> History:
         """Train for `epochs` epochs; returns the History (also kept as `model.history`).
 
         Arguments follow Keras's `Model.fit`. `batch_size` defaults to 32. The last,
-        partial batch is padded and masked, so it neither recompiles nor biases the logs.
+        partial batch is padded and masked, so it neither recompiles nor biases the logs;
+        `drop_remainder=True` skips it instead. A generator or other one-shot iterator needs
+        `steps_per_epoch` for more than one epoch; an infinite one always needs it.
         """
         verbose = _check_verbose(verbose)
         epochs = _check_int(epochs, "epochs", 1)
@@ -233,7 +237,15 @@ class ModelBase:
             seed=self.seed,
             steps=steps_per_epoch,
             steps_argument="steps_per_epoch",
+            drop_remainder=bool(drop_remainder),
         )
+        if isinstance(train, IterableSource) and train.one_shot and steps_per_epoch is None:
+            if epochs - initial_epoch > 1:
+                raise ValueError(
+                    f"x is a one-shot iterator or generator and fit would run {epochs - initial_epoch} "
+                    "epochs: it is exhausted after the first (or never ends, if infinite); pass "
+                    "steps_per_epoch, or a re-iterable such as a list or a data loader"
+                )
         validation = self._validation_source(
             validation_data, validation_batch_size or batch_size, validation_steps
         )
@@ -252,7 +264,7 @@ class ModelBase:
             callback_list.on_epoch_begin(epoch)
             counter = int(self._states.get("epoch", 0))
             logs: dict[str, Any] | None = None
-            for step, batch in enumerate(train.epoch(counter)):
+            for step, batch in enumerate(prefetch(train.epoch(counter))):
                 if logs is None:
                     self._ensure_initialized(batch, full=True)
                     self._states = self._with_fresh_metrics(self._states)
@@ -338,7 +350,7 @@ class ModelBase:
         callback_list.on_test_begin()
         logs: dict[str, Any] | None = None
         states = self._states
-        for step, batch in enumerate(source.epoch(0)):
+        for step, batch in enumerate(prefetch(source.epoch(0))):
             if logs is None:
                 self._ensure_initialized(batch, full=True)
                 states = self._with_fresh_metrics(self._states)
@@ -367,21 +379,22 @@ class ModelBase:
         callback_list = self._callback_list(callbacks, verbose, steps=source.steps_per_epoch)
         pred_fn = self._compiled_step("pred")
         callback_list.on_predict_begin()
-        outputs, rows = [], []
+        outputs, masks = [], []
         states = None
-        for step, batch in enumerate(source.epoch(0)):
+        for step, batch in enumerate(prefetch(source.epoch(0))):
             if states is None:
                 self._ensure_initialized(batch, full=False)
                 states = self._states
             callback_list.on_predict_batch_begin(step)
             y_pred, states = pred_fn(states, batch, None)
             outputs.append(y_pred)
-            rows.append(batch.num_real)
+            masks.append(batch.mask)
             callback_list.on_predict_batch_end(step, {"outputs": y_pred})
         if not outputs:
             raise ValueError("predict: x produced no batches")
         callback_list.on_predict_end()
-        host = jax.device_get(outputs)
+        host, host_masks = jax.device_get((outputs, masks))  # one transfer, at the end
+        rows = [int(mask.sum()) for mask in host_masks]
         return jax.tree_util.tree_map(
             lambda *leaves: np.concatenate([leaf[:n] for leaf, n in zip(leaves, rows, strict=True)]), *host
         )

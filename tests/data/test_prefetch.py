@@ -1,0 +1,63 @@
+"""Background transfer of batches: same items, same order, bounded read-ahead, errors kept."""
+
+import threading
+import time
+import traceback
+
+import jax
+import numpy as np
+import pytest
+
+from elegy.data.prefetch import prefetch
+
+
+def test_items_arrive_in_order_on_the_device():
+    items = [np.full(3, i, np.float32) for i in range(10)]
+    out = list(prefetch(iter(items)))
+    assert [int(a[0]) for a in out] == list(range(10))
+    assert all(isinstance(a, jax.Array) for a in out)
+
+
+def test_read_ahead_is_bounded_by_the_queue_size():
+    produced = []
+
+    def source():
+        for i in range(100):
+            produced.append(i)
+            yield i
+
+    iterator = prefetch(source(), size=2, transfer=lambda v: v)
+    assert next(iterator) == 0
+    time.sleep(0.3)  # give the producer every chance to run ahead
+    # one item consumed, two waiting in the queue, one held by the blocked producer
+    assert len(produced) <= 4
+    iterator.close()
+
+
+def test_an_error_in_the_producer_is_raised_in_the_consumer_with_its_traceback():
+    def failing_source():
+        yield 1
+        raise KeyError("broken batch 2")
+
+    iterator = prefetch(failing_source(), transfer=lambda v: v)
+    assert next(iterator) == 1
+    with pytest.raises(KeyError, match="broken batch 2") as info:
+        next(iterator)
+    frames = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
+    assert "failing_source" in frames
+
+
+def test_stopping_early_stops_the_producer_thread():
+    before = threading.active_count()
+    iterator = prefetch(iter(range(10**9)), transfer=lambda v: v)
+    assert next(iterator) == 0
+    iterator.close()
+    deadline = time.time() + 5
+    while threading.active_count() > before and time.time() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before
+
+
+def test_size_must_be_positive():
+    with pytest.raises(ValueError, match="prefetch size must be >= 1, got 0"):
+        list(prefetch([1], size=0))
