@@ -61,3 +61,32 @@ def test_stopping_early_stops_the_producer_thread():
 def test_size_must_be_positive():
     with pytest.raises(ValueError, match="prefetch size must be >= 1, got 0"):
         list(prefetch([1], size=0))
+
+
+def test_fit_through_the_background_thread_gives_the_same_numbers(monkeypatch):
+    """The accelerator path (prefetch thread), forced on the CPU, trains identically."""
+    import optax
+    from tests.conftest import blobs, mlp_forward
+
+    import elegy
+    from elegy.data import prefetch as prefetch_module
+
+    x, y = blobs(70)
+
+    def train():
+        model = elegy.Model(
+            mlp_forward,
+            loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
+            optimizer=optax.adam(1e-2),
+        )
+        history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        return jax.device_get(model.states.net_params), history.history["loss"]
+
+    direct = train()
+    calls = []
+    monkeypatch.setattr(prefetch_module.jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(prefetch_module, "prefetch", lambda items: calls.append(1) or prefetch(items))
+    threaded = train()
+    assert calls  # the threaded path really ran
+    jax.tree_util.tree_map(np.testing.assert_array_equal, direct[0], threaded[0])
+    assert direct[1] == threaded[1]

