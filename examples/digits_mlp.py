@@ -1,7 +1,8 @@
 """Train a Haiku MLP on scikit-learn's bundled 8x8 digits with `elegy.Model.fit`.
 
 Run with `make demo` (or `python examples/digits_mlp.py --epochs 2` for a quick check).
-The data ships inside scikit-learn, so nothing is downloaded.
+The data ships inside scikit-learn, so nothing is downloaded. Training and validation
+curves are written for TensorBoard under `runs/digits`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--logdir", default="runs/digits", help="where TensorBoard logs go")
     args = parser.parse_args()
 
     x, y = load_data()
@@ -51,12 +53,20 @@ def main() -> None:
         optimizer=optax.adam(3e-3),
     )
     start = time.perf_counter()
-    history = model.fit(x, y, epochs=args.epochs, batch_size=args.batch_size, validation_split=0.2)
+    history = model.fit(
+        x,
+        y,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        validation_split=0.2,
+        callbacks=[elegy.callbacks.TensorBoard(args.logdir)],
+    )
     elapsed = time.perf_counter() - start
     print(
         f"\nvalidation accuracy after {args.epochs} epochs: "
         f"{history.history['val_accuracy'][-1]:.4f} ({elapsed:.1f}s)"
     )
+    print(f"TensorBoard logs in {args.logdir}; view them with: tensorboard --logdir {args.logdir}")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,14 @@ def test_callback_list_dispatches_plain_hook_to_each_callback_in_order(hook):
     events = []
     callbacks = CallbackList([Recorder("a", events), Recorder("b", events)])
     getattr(callbacks, hook)(logs={"x": 2.0})
-    assert events == [(tag, hook, (), {"logs": {"x": 2.0}}) for tag in "ab"]
+    assert events == [(tag, hook, ({"x": 2.0},), {}) for tag in "ab"]
+
+
+@pytest.mark.parametrize("hook", PLAIN_HOOKS)
+def test_callback_list_passes_empty_logs_when_given_none(hook):
+    events = []
+    getattr(CallbackList([Recorder("a", events)]), hook)()
+    assert events == [("a", hook, ({},), {})]
 
 
 def test_callback_list_keeps_order_across_a_sequence_of_hooks():

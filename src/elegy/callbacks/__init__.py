@@ -4,5 +4,18 @@ from elegy.callbacks.callback import Callback, CallbackList
 from elegy.callbacks.history import History
 from elegy.callbacks.logs import Logs
 from elegy.callbacks.progbar import ProgbarLogger
+from elegy.callbacks.standard import CSVLogger, EarlyStopping, LambdaCallback, TerminateOnNaN
+from elegy.callbacks.tensorboard import TensorBoard
 
-__all__ = ["Callback", "CallbackList", "History", "Logs", "ProgbarLogger"]
+__all__ = [
+    "CSVLogger",
+    "Callback",
+    "CallbackList",
+    "EarlyStopping",
+    "History",
+    "LambdaCallback",
+    "Logs",
+    "ProgbarLogger",
+    "TensorBoard",
+    "TerminateOnNaN",
+]

@@ -72,9 +72,19 @@ class CallbackList(Callback):
 
 
 def _dispatcher(hook: str):
-    def dispatch(self: CallbackList, *args: Any, **kwargs: Any) -> None:
-        for callback in self.callbacks:
-            getattr(callback, hook)(*args, **kwargs)
+    """Call `hook` on every callback, always passing `logs` (an empty dict if none), as
+    Keras does, so a callback may take `logs` as a required positional parameter."""
+    if hook.startswith("on_epoch") or "_batch_" in hook:
+
+        def dispatch(self: CallbackList, index: int, logs: LogsT = None) -> None:
+            for callback in self.callbacks:
+                getattr(callback, hook)(index, {} if logs is None else logs)
+
+    else:
+
+        def dispatch(self: CallbackList, logs: LogsT = None) -> None:
+            for callback in self.callbacks:
+                getattr(callback, hook)({} if logs is None else logs)
 
     dispatch.__name__ = hook
     return dispatch

@@ -260,30 +260,32 @@ class ModelBase:
         self.stop_training = False
         epoch_logs: Mapping[str, Any] = {}
         callback_list.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
-            callback_list.on_epoch_begin(epoch)
-            counter = int(self._states.get("epoch", 0))
-            logs: dict[str, Any] | None = None
-            for step, batch in enumerate(to_device(train.epoch(counter))):
+        try:  # on_train_end runs however fit ends, so writers and files get closed
+            for epoch in range(initial_epoch, epochs):
+                callback_list.on_epoch_begin(epoch)
+                counter = int(self._states.get("epoch", 0))
+                logs: dict[str, Any] | None = None
+                for step, batch in enumerate(to_device(train.epoch(counter))):
+                    if logs is None:
+                        self._ensure_initialized(batch, full=True)
+                        self._states = self._with_fresh_metrics(self._states)
+                    callback_list.on_train_batch_begin(step)
+                    logs, self._states = train_fn(self._states, batch, class_weight_array)
+                    callback_list.on_train_batch_end(step, Logs(logs, self._log_order.get("train")))
+                    if self.stop_training:
+                        break
                 if logs is None:
-                    self._ensure_initialized(batch, full=True)
-                    self._states = self._with_fresh_metrics(self._states)
-                callback_list.on_train_batch_begin(step)
-                logs, self._states = train_fn(self._states, batch, class_weight_array)
-                callback_list.on_train_batch_end(step, Logs(logs, self._log_order.get("train")))
+                    raise ValueError("fit: the training data produced no batches this epoch")
+                self._states = self._states.update(epoch=np.asarray(counter + 1, np.int32))
+                epoch_logs = Logs(logs, self._log_order.get("train"))
+                if validation is not None and (epoch + 1) % validation_freq == 0:
+                    val_logs = self._test_loop(validation, callback_list)
+                    epoch_logs = epoch_logs.merged(val_logs.with_prefix("val_"))
+                callback_list.on_epoch_end(epoch, epoch_logs)
                 if self.stop_training:
                     break
-            if logs is None:
-                raise ValueError("fit: the training data produced no batches this epoch")
-            self._states = self._states.update(epoch=np.asarray(counter + 1, np.int32))
-            epoch_logs = Logs(logs, self._log_order.get("train"))
-            if validation is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._test_loop(validation, callback_list)
-                epoch_logs = epoch_logs.merged(val_logs.with_prefix("val_"))
-            callback_list.on_epoch_end(epoch, epoch_logs)
-            if self.stop_training:
-                break
-        callback_list.on_train_end(epoch_logs)
+        finally:
+            callback_list.on_train_end(epoch_logs)
         self.history = history
         return history
 

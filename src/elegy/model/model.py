@@ -205,6 +205,9 @@ class Model(ModelBase):
             raise ValueError(_NO_OPTIMIZER)
         updates, optimizer_states = self.optimizer.update(grads, states.optimizer_states, states.net_params)
         net_params = optax.apply_updates(states.net_params, updates)
+        learning_rate = injected_learning_rate(optimizer_states)
+        if learning_rate is not None:
+            logs = {**logs, "learning_rate": learning_rate}
         return TrainStep(logs, states.update(net_params=net_params, optimizer_states=optimizer_states))
 
     # ------------------------------------------------------------------ checks
@@ -241,6 +244,17 @@ class Model(ModelBase):
             raise ValueError(f"{what}: " + _NO_LOSS)
         if self._pure_module is None and self._reaches_default(entry, "pred_step"):
             raise ValueError(f"{what}: " + _NO_MODULE)
+
+
+def injected_learning_rate(optimizer_states: Any) -> Any:
+    """The learning rate an `optax.inject_hyperparams` optimizer used for this step, read
+    from its state inside the compiled step (so a schedule's value really moves), or None."""
+    found = [
+        node.hyperparams["learning_rate"]
+        for node in jax.tree_util.tree_leaves(optimizer_states, is_leaf=lambda n: hasattr(n, "hyperparams"))
+        if hasattr(node, "hyperparams") and "learning_rate" in node.hyperparams
+    ]
+    return found[0] if found else None
 
 
 _NO_LOSS = (

@@ -1,0 +1,147 @@
+"""Small standard callbacks: EarlyStopping, TerminateOnNaN, CSVLogger, LambdaCallback."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from elegy.callbacks.callback import Callback
+
+MAXIMIZED = ("acc", "accuracy", "auc", "precision", "recall", "f1", "iou")
+
+
+class EarlyStopping(Callback):
+    """Stop `fit` when `monitor` has stopped improving, as Keras's EarlyStopping does.
+
+    An epoch improves on the best value so far when it is better by more than
+    `min_delta`. After `patience` epochs without improvement (counted from
+    `start_from_epoch`) training stops; with `baseline`, improvements that do not beat it
+    do not reset the count. `mode` is `"min"`, `"max"` or `"auto"` (max for accuracy-like
+    names). With `restore_best_weights`, stopping puts back the network parameters and
+    state (`net_params`, `net_states`) of the best epoch.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+    ):
+        super().__init__()
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if mode == "auto":
+            mode = "max" if any(key in monitor for key in MAXIMIZED) else "min"
+        self.monitor, self.patience, self.baseline = monitor, patience, baseline
+        self.min_delta = abs(min_delta) if mode == "max" else -abs(min_delta)
+        self.better = np.greater if mode == "max" else np.less
+        self.restore_best_weights, self.start_from_epoch = restore_best_weights, start_from_epoch
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.stopped_epoch, self.best_epoch = 0, 0, 0
+        self.best = math.inf if self.better is np.less else -math.inf
+        self.best_weights = None
+
+    def _improves(self, value: float, reference: float) -> bool:
+        return bool(self.better(value - self.min_delta, reference))
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            raise KeyError(
+                f"EarlyStopping monitors {self.monitor!r}, which is not in the logs: {sorted(logs or {})}"
+            )
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self._weights()
+        if epoch < self.start_from_epoch:
+            return
+        self.wait += 1
+        if self._improves(current, self.best):
+            self.best, self.best_epoch = current, epoch
+            if self.restore_best_weights:
+                self.best_weights = self._weights()
+            if self.baseline is None or self._improves(current, self.baseline):
+                self.wait = 0
+                return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            if self.restore_best_weights and self.best_weights is not None:
+                net_params, net_states = self.best_weights
+                self.model.states = self.model.states.update(net_params=net_params, net_states=net_states)
+
+    def _weights(self):
+        states = self.model.states
+        return states.net_params, states.net_states
+
+
+class TerminateOnNaN(Callback):
+    """Stop `fit` after an epoch whose loss is NaN or infinite.
+
+    The built-in `loss` log is a running mean over the epoch, so one bad batch makes the
+    epoch's value NaN: checking once per epoch, on logs that are fetched anyway, catches it
+    without making every batch wait for the device. The NaN epoch ends normally (its
+    `on_epoch_end` callbacks run), then training stops.
+    """
+
+    def __init__(self, monitor: str = "loss"):
+        super().__init__()
+        self.monitor = monitor
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and not np.all(np.isfinite(value)):
+            self.model.stop_training = True
+
+
+class CSVLogger(Callback):
+    """Append one row per epoch (`epoch` and every log, columns sorted) to a CSV file."""
+
+    def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
+        super().__init__()
+        self.filename, self.separator, self.append = os.fspath(filename), separator, append
+        self._file = None
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        keep = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        self._header_written = keep
+        self._file = open(self.filename, "a" if keep else "w", newline="")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if self._writer is None:
+            self._keys = sorted(logs)
+            self._writer = csv.DictWriter(self._file, ["epoch", *self._keys], delimiter=self.separator)
+            if not self._header_written:
+                self._writer.writeheader()
+        self._writer.writerow({"epoch": epoch, **{k: logs.get(k, "NA") for k in self._keys}})
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file is not None:
+            self._file.close()
+        self._file, self._writer = None, None
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: `LambdaCallback(on_epoch_end=lambda epoch, logs: ...)`.
+
+    Any hook of `Callback` may be given by keyword.
+    """
+
+    def __init__(self, **hooks: Callable[..., Any]):
+        super().__init__()
+        for name, fn in hooks.items():
+            if not name.startswith("on_") or not hasattr(Callback, name):
+                raise TypeError(f"LambdaCallback: unknown hook {name!r}")
+            setattr(self, name, fn)

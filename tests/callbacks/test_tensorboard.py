@@ -1,0 +1,128 @@
+"""TensorBoard event files, read back by TensorBoard's own reader."""
+
+import glob
+import os
+
+import numpy as np
+import optax
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tests.conftest import blobs, mlp_forward
+
+import elegy
+
+
+def make_model(optimizer=None):
+    return elegy.Model(
+        mlp_forward,
+        loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        optimizer=optimizer or optax.adam(1e-2),
+    )
+
+
+def read(run_dir):
+    accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "histograms": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def points(accumulator, tag):
+    return [(event.step, event.value) for event in accumulator.Scalars(tag)]
+
+
+def test_epoch_scalars_match_history_one_point_per_epoch(tmp_path):
+    x, y = blobs(100)
+    history = make_model().fit(
+        x,
+        y,
+        epochs=3,
+        batch_size=32,
+        validation_split=0.2,
+        verbose=0,
+        callbacks=[elegy.callbacks.TensorBoard(tmp_path)],
+    )
+    train, validation = read(tmp_path / "train"), read(tmp_path / "validation")
+    assert {"epoch_loss", "epoch_accuracy", "epoch_steps_per_second"} <= set(train.Tags()["scalars"])
+    assert set(validation.Tags()["scalars"]) == {"epoch_loss", "epoch_accuracy"}
+    for accumulator, prefix in ((train, ""), (validation, "val_")):
+        for name in ("loss", "accuracy"):
+            steps, values = zip(*points(accumulator, f"epoch_{name}"), strict=True)
+            assert steps == (0, 1, 2)
+            np.testing.assert_allclose(values, history.history[prefix + name], rtol=1e-6)
+
+
+def test_batch_points_every_n_batches(tmp_path):
+    x, y = blobs(100)  # 4 batches of 32 per epoch, 8 in all
+    make_model().fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=32,
+        verbose=0,
+        callbacks=[elegy.callbacks.TensorBoard(tmp_path, update_freq=3)],
+    )
+    train = read(tmp_path / "train")
+    assert [step for step, _ in points(train, "batch_loss")] == [3, 6]
+    assert len(points(train, "epoch_loss")) == 2
+
+
+def test_histograms_of_every_parameter_when_asked(tmp_path):
+    x, y = blobs(64)
+    make_model().fit(
+        x, y, epochs=2, verbose=0, callbacks=[elegy.callbacks.TensorBoard(tmp_path, histogram_freq=1)]
+    )
+    tags = read(tmp_path / "train").Tags()["histograms"]
+    assert sorted(tags) == ["mlp/linear_0/b", "mlp/linear_0/w", "mlp/linear_1/b", "mlp/linear_1/w"]
+
+
+def test_the_learning_rate_of_a_schedule_decreases_epoch_by_epoch(tmp_path):
+    x, y = blobs(64)
+    schedule = optax.exponential_decay(1e-2, transition_steps=1, decay_rate=0.5)
+    model = make_model(optax.inject_hyperparams(optax.adam)(learning_rate=schedule))
+    history = model.fit(
+        x, y, epochs=3, batch_size=32, verbose=0, callbacks=[elegy.callbacks.TensorBoard(tmp_path)]
+    )
+    logged = [value for _, value in points(read(tmp_path / "train"), "epoch_learning_rate")]
+    # two steps per epoch: the last step of epoch e used schedule(2e + 1)
+    np.testing.assert_allclose(logged, [float(schedule(2 * e + 1)) for e in range(3)], rtol=1e-6)
+    np.testing.assert_allclose(history.history["learning_rate"], logged, rtol=1e-6)
+
+
+def test_writers_are_flushed_each_epoch_and_closed_when_fit_fails(tmp_path):
+    x, y = blobs(64)
+    board = elegy.callbacks.TensorBoard(tmp_path)
+
+    def fail_on_second_epoch(epoch, logs):
+        if epoch == 1:
+            raise RuntimeError("user code failed")
+
+    with pytest.raises(RuntimeError, match="user code failed"):
+        make_model().fit(
+            x,
+            y,
+            epochs=3,
+            verbose=0,
+            callbacks=[board, elegy.callbacks.LambdaCallback(on_epoch_end=fail_on_second_epoch)],
+        )
+    assert board._writers == {}  # closed
+    assert [step for step, _ in points(read(tmp_path / "train"), "epoch_loss")] == [0, 1]
+
+
+def test_two_writers_in_the_same_second_do_not_share_a_file(tmp_path):
+    x, y = blobs(64)
+    boards = [elegy.callbacks.TensorBoard(tmp_path), elegy.callbacks.TensorBoard(tmp_path)]
+    make_model().fit(x, y, epochs=1, verbose=0, callbacks=boards)
+    assert len(glob.glob(os.path.join(tmp_path, "train", "events.out.tfevents.*"))) == 2
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"update_freq": 0}, "update_freq must be 'epoch' or a positive integer"),
+        ({"histogram_freq": -1}, "histogram_freq must be an integer >= 0"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        elegy.callbacks.TensorBoard("runs", **kwargs)
