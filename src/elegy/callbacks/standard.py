@@ -113,6 +113,7 @@ class CSVLogger(Callback):
         self._writer = None
 
     def on_train_begin(self, logs=None):
+        os.makedirs(os.path.dirname(os.path.abspath(self.filename)), exist_ok=True)
         keep = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
         self._header_written = keep
         self._file = open(self.filename, "a" if keep else "w", newline="")
