@@ -2,6 +2,7 @@
 
 from elegy.callbacks.callback import Callback, CallbackList
 from elegy.callbacks.history import History
+from elegy.callbacks.learning_rate import LearningRateScheduler, ReduceLROnPlateau
 from elegy.callbacks.logs import Logs
 from elegy.callbacks.progbar import ProgbarLogger
 from elegy.callbacks.standard import CSVLogger, EarlyStopping, LambdaCallback, TerminateOnNaN
@@ -14,8 +15,10 @@ __all__ = [
     "EarlyStopping",
     "History",
     "LambdaCallback",
+    "LearningRateScheduler",
     "Logs",
     "ProgbarLogger",
+    "ReduceLROnPlateau",
     "TensorBoard",
     "TerminateOnNaN",
 ]

@@ -1,0 +1,145 @@
+"""Changing the learning rate between epochs: LearningRateScheduler and ReduceLROnPlateau.
+
+Both work on optimizers built with `optax.inject_hyperparams`, whose state holds the
+learning rate as an array: the callbacks write a new value into `States.optimizer_states`,
+keeping its dtype and weak type so that the compiled step is reused, not retraced.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from elegy.callbacks.callback import Callback
+
+_NOT_INJECTED = (
+    "needs an optimizer built with optax.inject_hyperparams and a constant learning rate, "
+    "e.g. optax.inject_hyperparams(optax.adam)(learning_rate=1e-3); the model's optimizer "
+    "state holds no learning_rate hyperparameter"
+)
+
+
+def _has_learning_rate(node: Any) -> bool:
+    return hasattr(node, "hyperparams") and "learning_rate" in node.hyperparams
+
+
+def get_learning_rate(optimizer_states: Any) -> float:
+    """The learning rate held by an `inject_hyperparams` optimizer state."""
+    for node in jax.tree_util.tree_leaves(optimizer_states, is_leaf=_has_learning_rate):
+        if _has_learning_rate(node):
+            return float(node.hyperparams["learning_rate"])
+    raise ValueError(_NOT_INJECTED)
+
+
+def set_learning_rate(optimizer_states: Any, value: float) -> Any:
+    """A copy of the optimizer state with every injected learning rate set to `value`."""
+
+    def replace(node: Any) -> Any:
+        if not _has_learning_rate(node):
+            return node
+        old = node.hyperparams["learning_rate"]
+        new = old * 0 + value  # same dtype and weak type: the compiled step is reused
+        return node._replace(hyperparams={**node.hyperparams, "learning_rate": new})
+
+    get_learning_rate(optimizer_states)  # raises the clear error when there is none
+    return jax.tree_util.tree_map(replace, optimizer_states, is_leaf=_has_learning_rate)
+
+
+class _LearningRateCallback(Callback):
+    def _get(self) -> float:
+        try:
+            return get_learning_rate(self.model.states.optimizer_states)
+        except ValueError as error:
+            raise ValueError(f"{type(self).__name__} {error}") from None
+
+    def _set(self, value: float) -> None:
+        states = self.model.states
+        self.model.states = states.update(optimizer_states=set_learning_rate(states.optimizer_states, value))
+        self._expected = float(value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logged = (logs or {}).get("learning_rate")
+        expected = getattr(self, "_expected", None)
+        if logged is not None and expected is not None and not math.isclose(logged, expected, rel_tol=1e-5):
+            raise ValueError(
+                f"{type(self).__name__} set the learning rate to {expected}, but the optimizer used "
+                f"{logged}: its learning rate follows a schedule. Pass a constant learning_rate "
+                "to optax.inject_hyperparams"
+            )
+
+
+class LearningRateScheduler(_LearningRateCallback):
+    """Set the learning rate at the start of each epoch to `schedule(epoch, current_lr)`."""
+
+    def __init__(self, schedule: Callable[[int, float], float]):
+        super().__init__()
+        self.schedule = schedule
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.model.states.optimizer_states is None:
+            return  # initialized on the first batch; the optimizer's own value applies
+        value = self.schedule(epoch, self._get())
+        if not isinstance(value, (int, float, np.floating)) or not math.isfinite(value):
+            raise ValueError(f"LearningRateScheduler: schedule returned {value!r}, expected a finite float")
+        self._set(float(value))
+
+
+class ReduceLROnPlateau(_LearningRateCallback):
+    """Multiply the learning rate by `factor` when `monitor` stops improving.
+
+    After `patience` epochs without an improvement larger than `min_delta`, the rate is
+    reduced (never below `min_lr`), then `cooldown` epochs pass before counting again.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ):
+        super().__init__()
+        if not 0 < factor < 1:
+            raise ValueError(f"factor must be in (0, 1), got {factor!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if mode == "auto":
+            mode = "max" if "acc" in monitor else "min"
+        self.monitor, self.factor, self.patience = monitor, factor, patience
+        self.min_delta, self.cooldown, self.min_lr, self.mode = min_delta, cooldown, min_lr, mode
+
+    def on_train_begin(self, logs=None):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.wait, self.cooldown_left = 0, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            raise KeyError(
+                f"ReduceLROnPlateau monitors {self.monitor!r}, which is not in the logs: {sorted(logs or {})}"
+            )
+        improved = (
+            current < self.best - self.min_delta
+            if self.mode == "min"
+            else current > self.best + self.min_delta
+        )
+        if self.cooldown_left > 0:
+            self.cooldown_left -= 1
+            self.wait = 0
+        if improved:
+            self.best, self.wait = current, 0
+        elif self.cooldown_left == 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old = self._get()
+                if old > self.min_lr:
+                    self._set(max(old * self.factor, self.min_lr))
+                self.cooldown_left, self.wait = self.cooldown, 0
