@@ -15,6 +15,7 @@ import jax
 import numpy as np
 
 from elegy.callbacks.callback import Callback
+from elegy.callbacks.monitoring import monitored, resolve_mode
 
 _NOT_INJECTED = (
     "needs an optimizer built with optax.inject_hyperparams and a constant learning rate, "
@@ -108,10 +109,7 @@ class ReduceLROnPlateau(_LearningRateCallback):
         super().__init__()
         if not 0 < factor < 1:
             raise ValueError(f"factor must be in (0, 1), got {factor!r}")
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-        if mode == "auto":
-            mode = "max" if "acc" in monitor else "min"
+        mode = resolve_mode(mode, monitor)
         self.monitor, self.factor, self.patience = monitor, factor, patience
         self.min_delta, self.cooldown, self.min_lr, self.mode = min_delta, cooldown, min_lr, mode
 
@@ -121,11 +119,7 @@ class ReduceLROnPlateau(_LearningRateCallback):
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
-        current = (logs or {}).get(self.monitor)
-        if current is None:
-            raise KeyError(
-                f"ReduceLROnPlateau monitors {self.monitor!r}, which is not in the logs: {sorted(logs or {})}"
-            )
+        current = monitored(logs, self.monitor, "ReduceLROnPlateau")
         improved = (
             current < self.best - self.min_delta
             if self.mode == "min"

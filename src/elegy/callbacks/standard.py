@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 
 from elegy.callbacks.callback import Callback
-
-MAXIMIZED = ("acc", "accuracy", "auc", "precision", "recall", "f1", "iou")
+from elegy.callbacks.monitoring import monitored, resolve_mode
 
 
 class EarlyStopping(Callback):
@@ -37,10 +36,7 @@ class EarlyStopping(Callback):
         start_from_epoch: int = 0,
     ):
         super().__init__()
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-        if mode == "auto":
-            mode = "max" if any(key in monitor for key in MAXIMIZED) else "min"
+        mode = resolve_mode(mode, monitor)
         self.monitor, self.patience, self.baseline = monitor, patience, baseline
         self.min_delta = abs(min_delta) if mode == "max" else -abs(min_delta)
         self.better = np.greater if mode == "max" else np.less
@@ -55,11 +51,7 @@ class EarlyStopping(Callback):
         return bool(self.better(value - self.min_delta, reference))
 
     def on_epoch_end(self, epoch, logs=None):
-        current = (logs or {}).get(self.monitor)
-        if current is None:
-            raise KeyError(
-                f"EarlyStopping monitors {self.monitor!r}, which is not in the logs: {sorted(logs or {})}"
-            )
+        current = monitored(logs, self.monitor, "EarlyStopping")
         if self.restore_best_weights and self.best_weights is None:
             self.best_weights = self._weights()
         if epoch < self.start_from_epoch:
