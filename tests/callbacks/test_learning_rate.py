@@ -102,3 +102,25 @@ def test_a_scheduled_learning_rate_cannot_be_overridden_silently():
     scheduler = elegy.callbacks.LearningRateScheduler(lambda epoch, lr: 0.5)
     with pytest.raises(ValueError, match=r"follows a schedule"):
         Scripted(injected_adam(schedule)).fit(X, Y, epochs=3, verbose=0, callbacks=[scheduler])
+
+
+def test_scheduler_applies_to_the_first_epoch_of_a_fresh_model():
+    scheduler = elegy.callbacks.LearningRateScheduler(lambda epoch, lr: 0.0)
+    model = Scripted(injected_adam(0.1))
+    model.init(X, Y)
+    before = jax.device_get(model.states.net_params)
+    fresh = Scripted(injected_adam(0.1))
+    history = fresh.fit(X, Y, batch_size=32, epochs=2, verbose=0, callbacks=[scheduler])
+    assert history.history["learning_rate"] == [0.0, 0.0]
+    jax.tree_util.tree_map(np.testing.assert_array_equal, before, jax.device_get(fresh.states.net_params))
+
+
+def test_scheduler_and_reduce_on_plateau_work_together():
+    model = Scripted(injected_adam(0.01), scores=[1.0] * 4)
+    callbacks = [
+        elegy.callbacks.ReduceLROnPlateau(monitor="score", patience=1, factor=0.5),
+        elegy.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.9),
+    ]
+    history = model.fit(X, Y, batch_size=32, epochs=3, verbose=0, callbacks=callbacks)
+    # epoch 0: 0.009; end of 1: halved; epoch 2: 0.9 x that
+    np.testing.assert_allclose(history.history["learning_rate"], [0.009, 0.0081, 0.003645], rtol=1e-5)

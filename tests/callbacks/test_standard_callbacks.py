@@ -62,14 +62,23 @@ def test_early_stopping_waits_patience_epochs_and_restores_the_best_weights():
     [
         ({"min_delta": 0.5}, [3.0, 2.8, 2.6, 2.4], 1),  # improvements smaller than min_delta
         ({"mode": "max"}, [1.0, 2.0, 1.5, 3.0], 2),  # maximised
-        ({"baseline": 0.5}, [3.0, 1.0, 0.8, 0.6, 0.4], 1),  # never beats the baseline
+        ({"patience": 2}, [3.0, 1.0, 1.0, 1.0, 1.0], 3),  # two epochs without improvement
+        ({"patience": 2, "baseline": 0.5}, [3.0, 1.0, 1.0, 1.0], 2),  # improving, never beating it
         ({"start_from_epoch": 2}, [3.0, 4.0, 5.0, 6.0], 3),  # the first two epochs do not count
     ],
 )
 def test_early_stopping_options(kwargs, scores, stopped_after):
-    stopper = elegy.callbacks.EarlyStopping(monitor="score", patience=0, **kwargs)
+    stopper = elegy.callbacks.EarlyStopping(monitor="score", **{"patience": 0, **kwargs})
     history = ScriptedScore(scores).fit(X, Y, epochs=len(scores) + 2, verbose=0, callbacks=[stopper])
     assert history.epoch[-1] == stopped_after
+
+
+def test_early_stopping_skips_epochs_without_validation_when_validation_freq_is_set():
+    stopper = elegy.callbacks.EarlyStopping(monitor="val_loss", patience=10)
+    history = ScriptedScore([1.0]).fit(
+        X, Y, epochs=4, validation_data=(X, Y), validation_freq=2, verbose=0, callbacks=[stopper]
+    )
+    assert history.epoch == [0, 1, 2, 3] and len(history.history["val_loss"]) == 2
 
 
 def test_early_stopping_names_a_missing_monitor():
@@ -135,3 +144,25 @@ def test_lambda_callback_calls_the_given_hooks_with_their_arguments():
     assert calls == ["train_begin", ("batch", 0), ("batch", 1), ("epoch_end", 0, ["loss"])]
     with pytest.raises(TypeError, match="unknown hook 'on_epoch_finish'"):
         elegy.callbacks.LambdaCallback(on_epoch_finish=print)
+
+
+def test_keras_older_batch_hook_names_are_called():
+    seen = []
+
+    class OldStyle(elegy.callbacks.Callback):
+        def on_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    lambda_seen = []
+    ScriptedScore([1.0]).fit(
+        X,
+        Y,
+        batch_size=32,
+        epochs=1,
+        verbose=0,
+        callbacks=[
+            OldStyle(),
+            elegy.callbacks.LambdaCallback(on_batch_end=lambda b, logs: lambda_seen.append(b)),
+        ],
+    )
+    assert seen == [0, 1] and lambda_seen == [0, 1]

@@ -30,8 +30,18 @@ class Callback:
     def on_train_end(self, logs: LogsT = None) -> None: ...
     def on_epoch_begin(self, epoch: int, logs: LogsT = None) -> None: ...
     def on_epoch_end(self, epoch: int, logs: LogsT = None) -> None: ...
-    def on_train_batch_begin(self, batch: int, logs: LogsT = None) -> None: ...
-    def on_train_batch_end(self, batch: int, logs: LogsT = None) -> None: ...
+    def on_train_batch_begin(self, batch: int, logs: LogsT = None) -> None:
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: LogsT = None) -> None:
+        self.on_batch_end(batch, logs)
+
+    def on_batch_begin(self, batch: int, logs: LogsT = None) -> None:
+        """Keras's older name: called by the default `on_train_batch_begin`."""
+
+    def on_batch_end(self, batch: int, logs: LogsT = None) -> None:
+        """Keras's older name: called by the default `on_train_batch_end`."""
+
     def on_test_begin(self, logs: LogsT = None) -> None: ...
     def on_test_end(self, logs: LogsT = None) -> None: ...
     def on_test_batch_begin(self, batch: int, logs: LogsT = None) -> None: ...
@@ -42,7 +52,11 @@ class Callback:
     def on_predict_batch_end(self, batch: int, logs: LogsT = None) -> None: ...
 
 
-_HOOKS = [name for name in vars(Callback) if name.startswith("on_")]
+_HOOKS = [
+    name
+    for name in vars(Callback)
+    if name.startswith("on_") and name not in ("on_batch_begin", "on_batch_end")
+]
 
 
 class CallbackList(Callback):

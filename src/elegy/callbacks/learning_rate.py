@@ -60,16 +60,20 @@ class _LearningRateCallback(Callback):
     def _set(self, value: float) -> None:
         states = self.model.states
         self.model.states = states.update(optimizer_states=set_learning_rate(states.optimizer_states, value))
-        self._expected = float(value)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 0:  # the rate the epoch's first step used (one fetch per epoch)
+            self._epoch_rate = (logs or {}).get("learning_rate")
 
     def on_epoch_end(self, epoch, logs=None):
+        """A rate that moved during the epoch comes from a schedule, which overrides ours."""
         logged = (logs or {}).get("learning_rate")
-        expected = getattr(self, "_expected", None)
-        if logged is not None and expected is not None and not math.isclose(logged, expected, rel_tol=1e-5):
+        start = getattr(self, "_epoch_rate", None)
+        if logged is not None and start is not None and not math.isclose(logged, start, rel_tol=1e-5):
             raise ValueError(
-                f"{type(self).__name__} set the learning rate to {expected}, but the optimizer used "
-                f"{logged}: its learning rate follows a schedule. Pass a constant learning_rate "
-                "to optax.inject_hyperparams"
+                f"{type(self).__name__}: the learning rate moved from {start} to {logged} within an "
+                "epoch, so the optimizer follows a schedule that overrides the rate this callback "
+                "sets. Pass a constant learning_rate to optax.inject_hyperparams"
             )
 
 
@@ -81,12 +85,20 @@ class LearningRateScheduler(_LearningRateCallback):
         self.schedule = schedule
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.model.states.optimizer_states is None:
-            return  # initialized on the first batch; the optimizer's own value applies
-        value = self.schedule(epoch, self._get())
+        self._pending_epoch = epoch
+        if self.model.states.optimizer_states is not None:
+            self._apply()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if getattr(self, "_pending_epoch", None) is not None:  # the model initialized on this batch
+            self._apply()
+
+    def _apply(self) -> None:
+        value = self.schedule(self._pending_epoch, self._get())
         if not isinstance(value, (int, float, np.floating)) or not math.isfinite(value):
             raise ValueError(f"LearningRateScheduler: schedule returned {value!r}, expected a finite float")
         self._set(float(value))
+        self._pending_epoch = None
 
 
 class ReduceLROnPlateau(_LearningRateCallback):
@@ -119,7 +131,9 @@ class ReduceLROnPlateau(_LearningRateCallback):
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
-        current = monitored(logs, self.monitor, "ReduceLROnPlateau")
+        current = monitored(logs, self.monitor, "ReduceLROnPlateau", self.params.get("validation", False))
+        if current is None:
+            return
         improved = (
             current < self.best - self.min_delta
             if self.mode == "min"

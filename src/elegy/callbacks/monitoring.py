@@ -16,9 +16,18 @@ def resolve_mode(mode: str, monitor: str) -> str:
     return mode
 
 
-def monitored(logs: Any, monitor: str, who: str) -> float:
-    """The value of `monitor` in `logs`; a KeyError naming the logs present otherwise."""
-    value = (logs or {}).get(monitor)
+def monitored(logs: Any, monitor: str, who: str, validating: bool) -> float | None:
+    """The value of `monitor` in `logs`.
+
+    None for a validation value on an epoch that ran no validation although `fit` has
+    validation data (`validation_freq`); a KeyError naming the logs present for any other
+    missing name (a typo, or no validation data at all).
+    """
+    logs = logs or {}
+    value = logs.get(monitor)
     if value is None:
-        raise KeyError(f"{who} monitors {monitor!r}, which is not in the logs: {sorted(logs or {})}")
+        validation_ran = any(name.startswith("val_") for name in logs)
+        if monitor.startswith("val_") and validating and not validation_ran:
+            return None
+        raise KeyError(f"{who} monitors {monitor!r}, which is not in the logs: {sorted(logs)}")
     return value

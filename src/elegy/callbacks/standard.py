@@ -51,7 +51,9 @@ class EarlyStopping(Callback):
         return bool(self.better(value - self.min_delta, reference))
 
     def on_epoch_end(self, epoch, logs=None):
-        current = monitored(logs, self.monitor, "EarlyStopping")
+        current = monitored(logs, self.monitor, "EarlyStopping", self.params.get("validation", False))
+        if current is None:
+            return
         if self.restore_best_weights and self.best_weights is None:
             self.best_weights = self._weights()
         if epoch < self.start_from_epoch:
@@ -61,9 +63,10 @@ class EarlyStopping(Callback):
             self.best, self.best_epoch = current, epoch
             if self.restore_best_weights:
                 self.best_weights = self._weights()
+            # As in Keras, only an improvement that also beats the baseline restarts the count.
             if self.baseline is None or self._improves(current, self.baseline):
                 self.wait = 0
-                return
+            return
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True

@@ -254,7 +254,12 @@ class ModelBase:
 
         history = History()
         callback_list = self._callback_list(
-            callbacks, verbose, history, epochs=epochs, steps=train.steps_per_epoch
+            callbacks,
+            verbose,
+            history,
+            epochs=epochs,
+            steps=train.steps_per_epoch,
+            validation=validation is not None,
         )
         train_fn = self._compiled_step("train")
         self.stop_training = False
