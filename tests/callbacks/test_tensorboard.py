@@ -126,3 +126,24 @@ def test_two_writers_in_the_same_second_do_not_share_a_file(tmp_path):
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         elegy.callbacks.TensorBoard("runs", **kwargs)
+
+
+def test_write_hparams_records_the_configuration_as_text(tmp_path):
+    x, y = blobs(64)
+    make_model().fit(
+        x,
+        y,
+        epochs=1,
+        verbose=0,
+        callbacks=[elegy.callbacks.TensorBoard(log_dir=tmp_path, write_hparams=True)],
+    )
+    accumulator = EventAccumulator(str(tmp_path / "train"), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    assert "config/text_summary" in accumulator.Tags()["tensors"]
+    text = accumulator.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert "| seed | 42 |" in text and "| fit.epochs | 1 |" in text
+
+
+def test_profiling_is_refused_clearly_until_supported():
+    with pytest.raises(ValueError, match="profile_batch=2: profiling is not supported yet"):
+        elegy.callbacks.TensorBoard("runs", profile_batch=2)

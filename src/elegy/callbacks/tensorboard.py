@@ -32,13 +32,32 @@ class TensorBoard(Callback):
             batch count). Batch logs are fetched from the device only at those batches.
         histogram_freq: every that many epochs, a histogram of each parameter in
             `net_params` (0: never).
+        write_hparams: write the model's configuration (module, losses, metrics,
+            optimizer, seed) and fit's settings as a text summary, shown in TensorBoard's
+            Text tab.
+        profile_batch: only 0 (no profiling) for now; use `jax.profiler` directly meanwhile.
+        log_dir: Keras's spelling of `logdir`.
 
     Writers are flushed at the end of every epoch and closed when `fit` ends, also when
     it ends with an exception.
     """
 
-    def __init__(self, logdir: str = "runs", update_freq: int | str = "epoch", histogram_freq: int = 0):
+    def __init__(
+        self,
+        logdir: str = "runs",
+        update_freq: int | str = "epoch",
+        histogram_freq: int = 0,
+        write_hparams: bool = False,
+        profile_batch: int = 0,
+        log_dir: str | None = None,
+    ):
         super().__init__()
+        if profile_batch != 0:
+            raise ValueError(
+                f"profile_batch={profile_batch!r}: profiling is not supported yet; pass 0 and use "
+                "jax.profiler.trace around fit"
+            )
+        logdir = log_dir if log_dir is not None else logdir
         if update_freq != "epoch" and (
             isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 1
         ):
@@ -48,6 +67,7 @@ class TensorBoard(Callback):
         self.logdir = os.fspath(logdir)
         self.update_freq = update_freq
         self.histogram_freq = histogram_freq
+        self.write_hparams = write_hparams
         self._writers: dict[str, SummaryWriter] = {}
         self._global_batch = 0
         self._epoch_start = 0.0
@@ -62,6 +82,8 @@ class TensorBoard(Callback):
 
     def on_train_begin(self, logs=None):
         self._global_batch = 0
+        if self.write_hparams:
+            self._writer("train").add_text("config", configuration_table(self.model, self.params), 0)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start, self._epoch_batches = time.perf_counter(), 0
@@ -104,6 +126,22 @@ class TensorBoard(Callback):
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
+
+
+def configuration_table(model: Any, params: dict) -> str:
+    """A Markdown table of what defines the run, for TensorBoard's Text tab."""
+    rows = {
+        "model": type(model).__name__,
+        "module": getattr(model, "module", None),
+        "loss": getattr(model, "loss", None),
+        "metrics": getattr(model, "metrics", None),
+        "optimizer": type(getattr(model, "optimizer", None)).__name__,
+        "seed": getattr(model, "seed", None),
+        **{f"fit.{key}": value for key, value in sorted(params.items())},
+    }
+    lines = ["| setting | value |", "|---|---|"]
+    lines += [f"| {key} | {str(value).replace('|', '/')} |" for key, value in rows.items()]
+    return "\n".join(lines)
 
 
 def _scalars(logs: Any):
