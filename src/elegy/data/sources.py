@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from elegy.data.batches import Batch, array_batches, padded_batch, take_rows
-from elegy.data.structure import as_array_tree, num_samples, unpack_batch
+from elegy.data.structure import checked_triple, unpack_batch
 
 
 def check_positive_int(value: Any, argument: str, allow_none: bool = False) -> int | None:
@@ -57,10 +57,7 @@ class ArraySource:
         names: tuple[str, str, str] = ("x", "y", "sample_weight"),
         drop_remainder: bool = False,
     ):
-        self.x, self.y, self.sample_weight = (
-            as_array_tree(tree, name) for tree, name in zip((x, y, sample_weight), names, strict=True)
-        )
-        self.num_samples = num_samples(**dict(zip(names, (self.x, self.y, self.sample_weight), strict=True)))
+        self.x, self.y, self.sample_weight, self.num_samples = checked_triple(x, y, sample_weight, names)
         self.batch_size = min(batch_size, self.num_samples)  # no padding beyond the data
         self.shuffle = shuffle
         self.seed = seed
@@ -153,11 +150,7 @@ class IterableSource:
 
     def _to_batch(self, raw: Any) -> Batch | None:
         """The padded batch, or None for a short batch that `drop_remainder` skips."""
-        x, y, sample_weight = unpack_batch(raw)
-        x = as_array_tree(x, "x")
-        y = as_array_tree(y, "y")
-        sample_weight = as_array_tree(sample_weight, "sample_weight")
-        rows = num_samples(x=x, y=y, sample_weight=sample_weight)
+        x, y, sample_weight, rows = checked_triple(*unpack_batch(raw))
         if self._batch_size is None:
             self._batch_size = rows
         if self.drop_remainder and rows < self._batch_size:
@@ -211,8 +204,7 @@ def split_validation(x: Any, y: Any, sample_weight: Any, fraction: float):
             "validation_split only works with array inputs; for an iterable of batches "
             "pass validation_data instead"
         )
-    trees = [as_array_tree(t, n) for t, n in ((x, "x"), (y, "y"), (sample_weight, "sample_weight"))]
-    n = num_samples(x=trees[0], y=trees[1], sample_weight=trees[2])
+    *trees, n = checked_triple(x, y, sample_weight)
     # Decimal arithmetic: 10 * (1 - 0.9) is 0.99999... in binary floating point.
     cut = math.floor(n * (1 - Fraction(repr(float(fraction)))))
     if cut == 0 or cut == n:

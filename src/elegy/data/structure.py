@@ -62,6 +62,18 @@ def num_samples(**named_trees: Any) -> int:
     return distinct[0]
 
 
+def checked_triple(
+    x: Any, y: Any, sample_weight: Any, names: tuple[str, str, str] = ("x", "y", "sample_weight")
+) -> tuple[Any, Any, Any, int]:
+    """(x, y, sample_weight) as array trees, and their common number of rows.
+
+    `names` are the arguments errors name (`validation_data[0]`, ...).
+    """
+    trees = tuple(as_array_tree(tree, name) for tree, name in zip((x, y, sample_weight), names, strict=True))
+    rows = num_samples(**dict(zip(names, trees, strict=True)))
+    return (*trees, rows)
+
+
 def unpack_batch(batch: Any) -> tuple[Any, Any | None, Any | None]:
     """`x`, `(x,)`, `(x, y)`, `(x, y, sample_weight)` -> (x, y, sample_weight).
 

@@ -19,7 +19,7 @@ from elegy.callbacks import CallbackList, History, Logs, ProgbarLogger
 from elegy.data.batches import Batch, padded_batch
 from elegy.data.prefetch import to_device
 from elegy.data.sources import IterableSource, is_batch_iterable, make_source, split_validation
-from elegy.data.structure import as_array_tree, num_samples
+from elegy.data.structure import checked_triple
 from elegy.inject import inject
 from elegy.model.objectives import class_weight_vector
 from elegy.model.steps import GradStep, PredStep, TestStep, TrainStep, check_step_output
@@ -442,10 +442,7 @@ class ModelBase:
 
     @staticmethod
     def _single_batch(x: Any, y: Any, sample_weight: Any) -> Batch:
-        x, y, sample_weight = (
-            as_array_tree(t, n) for t, n in ((x, "x"), (y, "y"), (sample_weight, "sample_weight"))
-        )
-        rows = num_samples(x=x, y=y, sample_weight=sample_weight)
+        x, y, sample_weight, rows = checked_triple(x, y, sample_weight)
         return padded_batch(x, y, sample_weight, rows)
 
     # ------------------------------------------------------------------ pickling
