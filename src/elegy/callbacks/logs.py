@@ -57,3 +57,11 @@ class Logs(Mapping[str, Any]):
 def _to_python(value: Any) -> Any:
     array = np.asarray(value)
     return array.item() if array.ndim == 0 else array
+
+
+def scalar_logs(logs: Mapping[str, Any] | None) -> Iterator[tuple[str, float]]:
+    """(name, float) for every scalar number in `logs` (Python, numpy or jax); array-valued
+    and non-numeric entries are skipped. What the progress bar and TensorBoard display."""
+    for name, value in (logs or {}).items():
+        if np.ndim(value) == 0 and np.issubdtype(np.asarray(value).dtype, np.number):
+            yield name, float(value)

@@ -11,20 +11,15 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-import numpy as np
-
 from elegy.callbacks.callback import Callback
+from elegy.callbacks.logs import scalar_logs
 
 BAR_WIDTH = 30
 
 
 def format_logs(logs: Mapping[str, Any] | None) -> str:
     """` - name: 0.1234` for every scalar log (Python, numpy or jax); arrays are skipped."""
-    parts = []
-    for name, value in (logs or {}).items():
-        if np.ndim(value) == 0 and np.issubdtype(np.asarray(value).dtype, np.number):
-            parts.append(f" - {name}: {float(value):.4f}")
-    return "".join(parts)
+    return "".join(f" - {name}: {value:.4f}" for name, value in scalar_logs(logs))
 
 
 def format_duration(seconds: float) -> str:

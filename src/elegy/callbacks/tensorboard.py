@@ -18,6 +18,7 @@ import numpy as np
 from tensorboardX import SummaryWriter
 
 from elegy.callbacks.callback import Callback
+from elegy.callbacks.logs import scalar_logs
 
 VALIDATION_PREFIX = "val_"
 
@@ -93,11 +94,11 @@ class TensorBoard(Callback):
         self._epoch_batches += 1
         if self.update_freq != "epoch" and self._global_batch % self.update_freq == 0:
             writer = self._writer("train")
-            for name, value in _scalars(logs):
+            for name, value in scalar_logs(logs):
                 writer.add_scalar(f"batch_{name}", value, self._global_batch)
 
     def on_epoch_end(self, epoch, logs=None):
-        for name, value in _scalars(logs):
+        for name, value in scalar_logs(logs):
             run, name = (
                 ("validation", name[len(VALIDATION_PREFIX) :])
                 if name.startswith(VALIDATION_PREFIX)
@@ -142,10 +143,3 @@ def configuration_table(model: Any, params: dict) -> str:
     lines = ["| setting | value |", "|---|---|"]
     lines += [f"| {key} | {str(value).replace('|', '/')} |" for key, value in rows.items()]
     return "\n".join(lines)
-
-
-def _scalars(logs: Any):
-    """(name, float) for each scalar number in `logs`; arrays and non-numbers are skipped."""
-    for name, value in (logs or {}).items():
-        if np.ndim(value) == 0 and np.issubdtype(np.asarray(value).dtype, np.number):
-            yield name, float(value)
