@@ -3,6 +3,7 @@
 from elegy import callbacks, data, losses, metrics, regularizers
 from elegy.hooks import add_loss, add_metric
 from elegy.model import GradStep, Model, ModelBase, PredStep, TestStep, TrainStep
+from elegy.serialization import load
 from elegy.states import RNGSeq, States
 
 __version__ = "0.1.0"
@@ -20,6 +21,7 @@ __all__ = [
     "add_metric",
     "callbacks",
     "data",
+    "load",
     "losses",
     "metrics",
     "regularizers",

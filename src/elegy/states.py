@@ -17,7 +17,7 @@ import numpy as np
 __all__ = ["States", "RNGSeq"]
 
 
-@jax.tree_util.register_pytree_node_class
+@jax.tree_util.register_pytree_with_keys_class
 class RNGSeq:
     """A sequence of PRNG keys: each `next()` returns a key never returned before.
 
@@ -50,8 +50,9 @@ class RNGSeq:
         """Return an independent sequence, advancing this one; neither repeats the other."""
         return RNGSeq(self.next())
 
-    def tree_flatten(self):
-        return (self.key,), None
+    def tree_flatten_with_keys(self):
+        # Keyed, so saved leaves and mismatch errors name their path (`['rng'].key`).
+        return ((jax.tree_util.GetAttrKey("key"), self.key),), None
 
     @classmethod
     def tree_unflatten(cls, _aux, children):
@@ -63,7 +64,7 @@ class RNGSeq:
         return f"RNGSeq(key={self.key!r})"
 
 
-@jax.tree_util.register_pytree_node_class
+@jax.tree_util.register_pytree_with_keys_class
 class States(Mapping[str, Any]):
     """An immutable mapping of named fields that is also a JAX pytree.
 
@@ -134,9 +135,9 @@ class States(Mapping[str, Any]):
     def __reduce__(self):
         return (States, (self._fields,))
 
-    def tree_flatten(self):
+    def tree_flatten_with_keys(self):
         names = tuple(sorted(self._fields))
-        return tuple(self._fields[n] for n in names), names
+        return tuple((jax.tree_util.DictKey(n), self._fields[n]) for n in names), names
 
     @classmethod
     def tree_unflatten(cls, names, children):

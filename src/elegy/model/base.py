@@ -8,7 +8,9 @@ current `States` between calls and nothing else that changes during training.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -98,7 +100,13 @@ class ModelBase:
 
     @property
     def initialized(self) -> bool:
+        """Whether every field of States exists (after fit/evaluate or `init(x, y)`)."""
         return self._init_level == FULLY_INITIALIZED
+
+    @property
+    def built(self) -> bool:
+        """Whether the network's fields exist (after any call that saw data, or `init(x)`)."""
+        return self._init_level != NOT_INITIALIZED
 
     def init(self, x: Any, y: Any = None, sample_weight: Any = None) -> States:
         """Initialize States from one batch, once; later calls change nothing.
@@ -444,6 +452,39 @@ class ModelBase:
     def _single_batch(x: Any, y: Any, sample_weight: Any) -> Batch:
         x, y, sample_weight, rows = checked_triple(x, y, sample_weight)
         return padded_batch(x, y, sample_weight, rows)
+
+    # ------------------------------------------------------------------ saving
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the whole model to the directory `path`; `elegy.load(path)` restores it.
+
+        The States go to Orbax array files, the model definition to a cloudpickle file.
+        Saving is atomic: until it returns, `path` still holds the previous save, intact.
+        Returns the folder of the version written.
+        """
+        from elegy.serialization import save_model
+
+        return save_model(self, path)
+
+    def save_weights(self, path: str | os.PathLike) -> Path:
+        """Save only the States (params, net and optimizer states, metrics, rng, epoch).
+
+        Reading them back with `load_weights` never runs code from the files.
+        """
+        from elegy.serialization import save_weights
+
+        return save_weights(self, path)
+
+    def load_weights(self, path: str | os.PathLike) -> None:
+        """Replace the States with those saved at `path` by `save_weights` or `save`.
+
+        The model must be built (`init`, or any call that saw data). Every saved leaf must
+        match this model's in path, shape and dtype; otherwise a ValueError lists the first
+        differences and the States are left unchanged. Fields this model has not built yet
+        (the optimizer state of a predict-only model) are skipped with a warning.
+        """
+        from elegy.serialization import load_weights
+
+        load_weights(self, path)
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:

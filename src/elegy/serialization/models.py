@@ -1,0 +1,125 @@
+"""`model.save` / `elegy.load` (the whole model) and `save_weights` / `load_weights` (States).
+
+A full save holds two things: the States as arrays (Orbax, read without executing
+anything) and the model definition (the Python object, without its arrays) pickled with
+cloudpickle. Unpickling runs code, so only `elegy.load` reads that file, and only
+`load_weights` is safe on a save from an untrusted source.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import elegy
+from elegy.serialization.arrays import abstract, read_states, write_states
+from elegy.serialization.store import InvalidSaveError, read_version, write_version
+from elegy.states import States
+
+if TYPE_CHECKING:
+    from elegy.model.base import ModelBase
+
+DEFINITION = "model.pkl"
+MODEL, WEIGHTS = "model", "weights"
+
+
+def save_model(model: ModelBase, path: str | os.PathLike) -> Path:
+    """Write `model` (definition and States) as the new current version at `path`."""
+    states = model.states
+    definition = _pickled_definition(model, abstract(states))
+
+    def write(folder: Path) -> dict[str, Any]:
+        recorded = write_states(folder, states)
+        (folder / DEFINITION).write_bytes(definition)
+        return {**recorded, "elegy_version": elegy.__version__}
+
+    return write_version(path, MODEL, write)
+
+
+def save_weights(model: ModelBase, path: str | os.PathLike) -> Path:
+    """Write only the States of `model` as the new current version at `path`."""
+    states = model.states
+    return write_version(
+        path, WEIGHTS, lambda folder: {**write_states(folder, states), "elegy_version": elegy.__version__}
+    )
+
+
+def load(path: str | os.PathLike) -> ModelBase:
+    """Rebuild a model saved with `model.save(path)`: its definition and its States.
+
+    The result predicts exactly as the saved model did and continues training as it
+    would have (same optimizer state, rng and epoch counter).
+
+    Warning:
+        The model definition is a pickle, and unpickling runs code: load only saves that
+        come from a source you trust. `model.load_weights(path)` reads the arrays alone
+        and never unpickles. The module that defines the network (the forward function's
+        module) must be importable where the save is loaded, as cloudpickle stores
+        importable functions by reference.
+
+    Example:
+        >>> import elegy, haiku as hk, numpy as np, tempfile
+        >>> model = elegy.Model(lambda x: hk.Linear(2)(x))
+        >>> y = model.predict(np.ones((3, 4), np.float32))
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = model.save(folder)
+        >>> bool((elegy.load(folder).predict(np.ones((3, 4), np.float32)) == y).all())
+        True
+    """
+    version = read_version(path)
+    if version.kind != MODEL:
+        raise InvalidSaveError(
+            f"path: {str(path)!r} holds only weights (written by save_weights); build the model "
+            "and call model.load_weights(path) instead"
+        )
+    model = _unpickle_definition(version.directory / DEFINITION)
+    template = model._states  # the abstract States stored with the definition
+    restored = read_states(version, template, what="load")
+    model._states = States({**template, **restored})
+    return model
+
+
+def load_weights(model: ModelBase, path: str | os.PathLike) -> None:
+    """Replace the States of `model` with those saved at `path`, after checking they fit."""
+    version = read_version(path)
+    if not model.built:
+        raise ValueError(
+            "load_weights: the model is not initialized yet, so there is no structure to load "
+            "into; call model.init(x, y) (or predict/fit) first, or use elegy.load(path) for a "
+            "full save"
+        )
+    current = model.states
+    restored = read_states(version, current, what="load_weights")
+    skipped = [n for n, leaves in version.manifest["states"].items() if leaves and current.get(n) is None]
+    if skipped:
+        warnings.warn(
+            f"load_weights: the saved {', '.join(skipped)} were not loaded because this model has "
+            "not built them yet; call model.init(x, y) before load_weights to load them too",
+            stacklevel=3,
+        )
+    model.states = current.update(**restored)
+
+
+def _pickled_definition(model: ModelBase, abstract_states: States) -> bytes:
+    """The model without its arrays: the States are replaced by their shapes and dtypes,
+    and the History (which refers back to the model) is left out."""
+    import cloudpickle
+
+    definition = copy.copy(model)  # copy goes through __getstate__: no compiled functions
+    definition._states = abstract_states
+    definition.history = None
+    return cloudpickle.dumps(definition)
+
+
+def _unpickle_definition(file: Path) -> ModelBase:
+    import pickle
+
+    from elegy.model.base import ModelBase
+
+    model = pickle.loads(file.read_bytes())
+    if not isinstance(model, ModelBase):
+        raise InvalidSaveError(f"{file}: holds a {type(model).__name__}, not an Elegy model")
+    return model
