@@ -29,23 +29,30 @@ TRAINING_FLAG_NAMES = ("training", "is_training")
 @dataclasses.dataclass(frozen=True)
 class PureModule:
     """A transformed module, the keyword (if any) that carries the training flag, and
-    whether its `apply` takes an rng (`hk.without_apply_rng` removes it)."""
+    whether its `apply` takes an rng (`hk.without_apply_rng` removes it).
+
+    `forward` is the function that was transformed when Elegy transformed it (None for a
+    user's own `hk.Transformed`): tools that re-transform it, like the model summary,
+    can then fix the training flag as a Python bool.
+    """
 
     transformed: hk.TransformedWithState
     training_flag: str | None
     apply_takes_rng: bool = True
+    forward: Callable | None = None
 
     def init(self, key, x, training: bool):
         # The forward pass that init runs is not a step: auxiliary values it reports are
         # dropped here, and the following apply reports them once.
         with collecting():
-            return self.transformed.init(key, x, **self._flag(training))
+            return self.transformed.init(key, x, **self.flag(training))
 
     def apply(self, params, state, key, x, training: bool):
         rng = (key,) if self.apply_takes_rng else ()
-        return self.transformed.apply(params, state, *rng, x, **self._flag(training))
+        return self.transformed.apply(params, state, *rng, x, **self.flag(training))
 
-    def _flag(self, training: bool) -> dict:
+    def flag(self, training: bool) -> dict:
+        """The keyword arguments that pass the training flag to the network, if it takes one."""
         return {self.training_flag: training} if self.training_flag else {}
 
 
@@ -66,8 +73,7 @@ def to_pure_module(module: Any) -> PureModule:
         )
     if _is_factory(module):
         return _from_factory(module)
-    flag = _training_flag(module)
-    return PureModule(hk.transform_with_state(module), flag)
+    return PureModule(hk.transform_with_state(module), _training_flag(module), forward=module)
 
 
 def _from_transformed(module: hk.Transformed | hk.TransformedWithState) -> PureModule:
@@ -103,7 +109,7 @@ def _from_factory(factory: Callable) -> PureModule:
         flag = _training_flag(module.__call__)
         return module(x, **({flag: training} if flag else {}))
 
-    return PureModule(hk.transform_with_state(forward), "training")
+    return PureModule(hk.transform_with_state(forward), "training", forward=forward)
 
 
 def _training_flag(fn: Callable) -> str | None:

@@ -8,17 +8,20 @@ any single step (declaring only the parameters it uses) and the others keep work
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import optax
 
 from elegy import hooks
+from elegy.data.structure import as_array_tree
 from elegy.model.base import ModelBase
 from elegy.model.objectives import Objectives, with_class_weight
 from elegy.model.steps import GradStep, PredStep, TestStep, TrainStep
 from elegy.module import PureModule, to_pure_module
 from elegy.states import States
+from elegy.summary import summary_table
 
 CHAIN = ("train_step", "grad_step", "test_step", "pred_step")
 
@@ -210,6 +213,33 @@ class Model(ModelBase):
             logs = {**logs, "learning_rate": learning_rate}
         return TrainStep(logs, states.update(net_params=net_params, optimizer_states=optimizer_states))
 
+    # ------------------------------------------------------------------ summary
+    def summary(self, x: Any, depth: int = 2, print_fn: Callable[[str], Any] | None = print) -> str:
+        """Print and return a table of the network's Haiku modules.
+
+        One row per module, nested up to `depth` levels, with its output shape and dtype
+        for the input `x` (only its shapes matter: nothing is computed), its parameter
+        count and bytes and its state count (e.g. BatchNorm averages), submodules
+        included; totals at the bottom. Works before training and after, and never changes
+        `model.states`. `print_fn=None` only returns the table.
+
+        Example:
+            >>> import elegy, haiku as hk, numpy as np
+            >>> model = elegy.Model(lambda x: hk.nets.MLP([16, 3])(x))
+            >>> table = model.summary(np.zeros((8, 4), np.float32), print_fn=None)
+            >>> print(table.splitlines()[-4])
+            Total params: 131 (524 B)
+        """
+        depth = _check_depth(depth)
+        module = self._require_module()
+        states = self.states if self.built else {}
+        table = summary_table(
+            module, as_array_tree(x, "x"), depth, states.get("net_params"), states.get("net_states")
+        )
+        if print_fn is not None:
+            print_fn(table)
+        return table
+
     # ------------------------------------------------------------------ checks
     def _require_module(self) -> PureModule:
         if self._pure_module is None:
@@ -264,6 +294,14 @@ _NO_LOSS = (
 _NO_OPTIMIZER = (
     "no optimizer: pass optimizer=... (an optax GradientTransformation) to Model or override train_step"
 )
+
+
+def _check_depth(depth: Any) -> int:
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+    return depth
+
+
 _NO_MODULE = (
     "the model cannot be initialized: module is None; pass module=... (a Haiku forward "
     "function or module) or override pred_step"

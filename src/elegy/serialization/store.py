@@ -88,7 +88,7 @@ def write_version(path: str | os.PathLike, kind: str, write: Callable[[Path], di
 
 def read_version(path: str | os.PathLike) -> SavedVersion:
     """The current version of the save at `path`, after checking every file's hash."""
-    root = Path(path)
+    root = Path(path).absolute()
     pointer_file = root / POINTER
     if not pointer_file.is_file():
         if not root.exists():
@@ -116,7 +116,7 @@ def read_version(path: str | os.PathLike) -> SavedVersion:
 
 def _save_root(path: str | os.PathLike) -> Path:
     """The save directory, created if needed; never an existing file or foreign folder."""
-    root = Path(path)
+    root = Path(path).absolute()  # Orbax (tensorstore) accepts only absolute paths
     if root.exists() and not root.is_dir():
         raise ValueError(f"path: {str(root)!r} is a file; a save is a directory")
     if root.is_dir() and not (root / POINTER).exists():
