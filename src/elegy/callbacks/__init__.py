@@ -1,6 +1,8 @@
 """Callbacks: hooks into the loops of fit, evaluate and predict."""
 
+from elegy.callbacks.backup import BackupAndRestore
 from elegy.callbacks.callback import Callback, CallbackList
+from elegy.callbacks.checkpoint import ModelCheckpoint
 from elegy.callbacks.history import History
 from elegy.callbacks.learning_rate import LearningRateScheduler, ReduceLROnPlateau
 from elegy.callbacks.logs import Logs
@@ -9,6 +11,7 @@ from elegy.callbacks.standard import CSVLogger, EarlyStopping, LambdaCallback, T
 from elegy.callbacks.tensorboard import TensorBoard
 
 __all__ = [
+    "BackupAndRestore",
     "CSVLogger",
     "Callback",
     "CallbackList",
@@ -17,6 +20,7 @@ __all__ = [
     "LambdaCallback",
     "LearningRateScheduler",
     "Logs",
+    "ModelCheckpoint",
     "ProgbarLogger",
     "ReduceLROnPlateau",
     "TensorBoard",

@@ -14,7 +14,15 @@ class Callback:
     Every hook receives `logs`, a mapping of log names to floats. `self.model` is the
     model being trained; setting `self.model.stop_training = True` ends `fit` after the
     current epoch. `self.params` holds `epochs`, `steps` and `verbose`.
+
+    A callback that keeps state across epochs (a best value, a patience counter) returns
+    it from `get_state` and takes it back in `set_state`, so that `BackupAndRestore` can
+    resume an interrupted `fit` as if nothing had happened. Values are JSON numbers,
+    strings, lists and dicts, or pytrees of arrays in plain dicts, lists and tuples (which
+    come back as dicts and lists). `set_state` is called after `on_train_begin`.
     """
+
+    runs_last = False  # CallbackList moves callbacks that set this after all others
 
     def __init__(self) -> None:
         self.model: Any = None
@@ -25,6 +33,13 @@ class Callback:
 
     def set_params(self, params: dict) -> None:
         self.params = params
+
+    def get_state(self) -> dict[str, Any]:
+        """What a resumed `fit` needs to continue this callback; stateless by default."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Take back what `get_state` returned (in an earlier, interrupted process)."""
 
     def on_train_begin(self, logs: LogsT = None) -> None: ...
     def on_train_end(self, logs: LogsT = None) -> None: ...
@@ -60,16 +75,22 @@ _HOOKS = [
 
 
 class CallbackList(Callback):
-    """Calls each hook on every callback, in the order given."""
+    """Calls each hook on every callback, in the order given, except that callbacks with
+    `runs_last` (BackupAndRestore) come after all others: a backup taken at the end of an
+    epoch holds what every other callback did in that epoch."""
 
     def __init__(self, callbacks: Iterable[Callback] | None = None, model: Any = None, **params: Any):
         super().__init__()
-        self.callbacks: list[Callback] = list(callbacks or [])
-        for callback in self.callbacks:
+        callbacks = list(callbacks or [])
+        for callback in callbacks:
             if not isinstance(callback, Callback):
                 raise TypeError(
                     f"callbacks must be elegy.callbacks.Callback instances, got {type(callback).__name__}"
                 )
+        self.callbacks: list[Callback] = sorted(callbacks, key=lambda callback: callback.runs_last)
+        for callback in self.callbacks:
+            if hasattr(callback, "set_callbacks"):
+                callback.set_callbacks(self.callbacks)
         if model is not None:
             self.set_model(model)
         self.set_params(params)

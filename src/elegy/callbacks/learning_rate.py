@@ -84,7 +84,12 @@ class LearningRateScheduler(_LearningRateCallback):
         super().__init__()
         self.schedule = schedule
 
+    def on_train_begin(self, logs=None):
+        self._applied_epoch: int | None = None
+
     def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self._applied_epoch:  # resumed inside an epoch whose rate is already set
+            return
         self._pending_epoch = epoch
         if self.model.states.optimizer_states is not None:
             self._apply()
@@ -98,7 +103,13 @@ class LearningRateScheduler(_LearningRateCallback):
         if not isinstance(value, (int, float, np.floating)) or not math.isfinite(value):
             raise ValueError(f"LearningRateScheduler: schedule returned {value!r}, expected a finite float")
         self._set(float(value))
-        self._pending_epoch = None
+        self._applied_epoch, self._pending_epoch = self._pending_epoch, None
+
+    def get_state(self) -> dict:
+        return {"applied_epoch": self._applied_epoch}
+
+    def set_state(self, state: dict) -> None:
+        self._applied_epoch = state["applied_epoch"]
 
 
 class ReduceLROnPlateau(_LearningRateCallback):
@@ -151,3 +162,9 @@ class ReduceLROnPlateau(_LearningRateCallback):
                 if old > self.min_lr:
                     self._set(max(old * self.factor, self.min_lr))
                 self.cooldown_left, self.wait = self.cooldown, 0
+
+    def get_state(self) -> dict:
+        return {"best": float(self.best), "wait": self.wait, "cooldown_left": self.cooldown_left}
+
+    def set_state(self, state: dict) -> None:
+        self.best, self.wait, self.cooldown_left = state["best"], state["wait"], state["cooldown_left"]

@@ -78,6 +78,16 @@ class EarlyStopping(Callback):
         states = self.model.states
         return states.net_params, states.net_states
 
+    def get_state(self) -> dict:
+        counters = {"wait": self.wait, "stopped_epoch": self.stopped_epoch, "best_epoch": self.best_epoch}
+        return {**counters, "best": float(self.best), "best_weights": self.best_weights}
+
+    def set_state(self, state: dict) -> None:
+        self.wait, self.stopped_epoch = state["wait"], state["stopped_epoch"]
+        self.best_epoch, self.best = state["best_epoch"], state["best"]
+        weights = state.get("best_weights")
+        self.best_weights = None if weights is None else tuple(weights)
+
 
 class TerminateOnNaN(Callback):
     """Stop `fit` after an epoch whose loss is NaN or infinite.
@@ -108,18 +118,28 @@ class CSVLogger(Callback):
         self._writer = None
 
     def on_train_begin(self, logs=None):
+        self._resume_at: int | None = None
+        self._file, self._writer = None, None
+
+    def _open(self, keys: list[str]) -> None:
+        """Opened at the first row, so that a resumed run can first say where to continue."""
         os.makedirs(os.path.dirname(os.path.abspath(self.filename)), exist_ok=True)
-        keep = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
-        self._header_written = keep
+        resuming = self._resume_at is not None
+        keep = resuming or (
+            self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        )
         self._file = open(self.filename, "a" if keep else "w", newline="")
+        if resuming:  # drop rows written after the backup, by the interrupted run
+            self._file.truncate(self._resume_at)
+        self._keys = keys
+        self._writer = csv.DictWriter(self._file, ["epoch", *self._keys], delimiter=self.separator)
+        if not keep:
+            self._writer.writeheader()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
         if self._writer is None:
-            self._keys = sorted(logs)
-            self._writer = csv.DictWriter(self._file, ["epoch", *self._keys], delimiter=self.separator)
-            if not self._header_written:
-                self._writer.writeheader()
+            self._open(self._resumed_keys if self._resume_at is not None else sorted(logs))
         self._writer.writerow({"epoch": epoch, **{k: logs.get(k, "NA") for k in self._keys}})
         self._file.flush()
 
@@ -127,6 +147,14 @@ class CSVLogger(Callback):
         if self._file is not None:
             self._file.close()
         self._file, self._writer = None, None
+
+    def get_state(self) -> dict:
+        if self._file is None:
+            return {}
+        return {"bytes": self._file.tell(), "keys": list(self._keys)}
+
+    def set_state(self, state: dict) -> None:
+        self._resume_at, self._resumed_keys = state["bytes"], list(state["keys"])
 
 
 class LambdaCallback(Callback):

@@ -39,8 +39,11 @@ class TensorBoard(Callback):
         profile_batch: only 0 (no profiling) for now; use `jax.profiler` directly meanwhile.
         log_dir: Keras's spelling of `logdir`.
 
-    Writers are flushed at the end of every epoch and closed when `fit` ends, also when
-    it ends with an exception.
+    Event files are closed at the end of every epoch (so everything written is on disk;
+    the next epoch opens new ones) and when `fit` ends, also when it ends with an
+    exception. A run resumed by `BackupAndRestore` continues the same
+    curves: its writers open with `purge_step`, so points the interrupted run wrote after
+    its last backup are dropped by TensorBoard instead of appearing twice.
     """
 
     def __init__(
@@ -71,23 +74,58 @@ class TensorBoard(Callback):
         self.write_hparams = write_hparams
         self._writers: dict[str, SummaryWriter] = {}
         self._global_batch = 0
+        self._next_epoch = 0  # the first epoch not finished yet
+        self._purge_steps: dict[str, int] = {}
+        self._files_opened = 0
         self._epoch_start = 0.0
         self._epoch_batches = 0
 
     def _writer(self, run: str) -> SummaryWriter:
+        """The open writer of `run`; a new event file after each epoch's close.
+
+        File names sort in writing order (TensorBoard reads a run's files in name order):
+        the time in seconds, then a counter; a random part keeps two callbacks that write
+        to the same folder in the same second apart.
+        """
         if run not in self._writers:
-            # A unique suffix: two writers opened in the same second must not share a file.
-            suffix = f".{os.getpid()}.{uuid.uuid4().hex[:8]}"
-            self._writers[run] = SummaryWriter(os.path.join(self.logdir, run), filename_suffix=suffix)
+            self._files_opened += 1
+            suffix = f".{self._files_opened:06d}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+            purge_step = self._purge_steps.pop(run, None)  # only the first file after a resume
+            path = os.path.join(self.logdir, run)
+            self._writers[run] = SummaryWriter(path, filename_suffix=suffix, purge_step=purge_step)
         return self._writers[run]
 
+    def _close_writers(self) -> None:
+        """Close (not just flush) the writers: tensorboardX's flush leaves queued events
+        unwritten, closing writes them all and syncs the file."""
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
     def on_train_begin(self, logs=None):
-        self._global_batch = 0
-        if self.write_hparams:
-            self._writer("train").add_text("config", configuration_table(self.model, self.params), 0)
+        self._global_batch, self._next_epoch, self._purge_steps = 0, 0, {}
+        self._config_pending = self.write_hparams
+
+    def get_state(self) -> dict:
+        return {"global_batch": self._global_batch, "next_epoch": self._next_epoch}
+
+    def set_state(self, state: dict) -> None:
+        """Resume the curves: TensorBoard drops the points the interrupted run wrote after
+        the backup (at steps from these on), so none appears twice."""
+        self._global_batch, self._next_epoch = state["global_batch"], state["next_epoch"]
+        batch_level = self.update_freq != "epoch"
+        self._purge_steps = {  # the first step each run will write next
+            "train": self._global_batch + 1 if batch_level else self._next_epoch,
+            "validation": self._next_epoch,
+        }
+        self._config_pending = False  # the interrupted run wrote it
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._next_epoch = epoch
         self._epoch_start, self._epoch_batches = time.perf_counter(), 0
+        if self._config_pending:
+            self._writer("train").add_text("config", configuration_table(self.model, self.params), 0)
+            self._config_pending = False
 
     def on_train_batch_end(self, batch, logs=None):
         self._global_batch += 1
@@ -98,6 +136,7 @@ class TensorBoard(Callback):
                 writer.add_scalar(f"batch_{name}", value, self._global_batch)
 
     def on_epoch_end(self, epoch, logs=None):
+        self._next_epoch = epoch + 1
         for name, value in scalar_logs(logs):
             run, name = (
                 ("validation", name[len(VALIDATION_PREFIX) :])
@@ -110,8 +149,7 @@ class TensorBoard(Callback):
             self._writer("train").add_scalar("epoch_steps_per_second", self._epoch_batches / elapsed, epoch)
         if self.histogram_freq and (epoch + 1) % self.histogram_freq == 0:
             self._write_histograms(epoch)
-        for writer in self._writers.values():
-            writer.flush()
+        self._close_writers()  # on disk now: a crash after this epoch loses none of it
 
     def _write_histograms(self, epoch: int) -> None:
         params = jax.device_get(self.model.states.net_params)
@@ -124,9 +162,7 @@ class TensorBoard(Callback):
             writer.add_histogram(name, np.asarray(leaf, np.float32), epoch)
 
     def on_train_end(self, logs=None):
-        for writer in self._writers.values():
-            writer.close()
-        self._writers = {}
+        self._close_writers()
 
 
 def configuration_table(model: Any, params: dict) -> str:

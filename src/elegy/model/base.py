@@ -8,6 +8,7 @@ current `States` between calls and nothing else that changes during training.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -71,6 +72,10 @@ class ModelBase:
         self._log_order: dict[str, tuple[str, ...]] = {}
         self._log_names_seen: list[str] = []
         self._batch_mask: Any = None  # the mask of the batch being traced or run
+        # Set by BackupAndRestore: (epoch, batch, epoch counter) where fit continues, and
+        # what to run once the model is initialized (before any callback sees a batch).
+        self._resume_position: tuple[int, int, int] | None = None
+        self._after_initialization: list[Callable[[], None]] = []
         self.reset()
 
     # ------------------------------------------------------------------ states
@@ -132,9 +137,12 @@ class ModelBase:
         # seed's own sequence, so the result never depends on which call came first.
         created = created.update(rng=start.rng)
         self._states = self._states.maybe_update(**created) if self._init_level else created
+        self._init_level = max(level, self._init_level)
+        hooks, self._after_initialization = self._after_initialization, []
+        for hook in hooks:  # e.g. BackupAndRestore loading its States into the new structure
+            hook()
         if full:
             self._fresh_metrics, self._fresh_metrics_known = created.get("metrics_states"), True
-        self._init_level = max(level, self._init_level)
 
     def _with_fresh_metrics(self, states: States) -> States:
         if self._fresh_metrics is None:
@@ -273,15 +281,25 @@ class ModelBase:
         self.stop_training = False
         epoch_logs: Mapping[str, Any] = {}
         callback_list.on_train_begin()
+        # BackupAndRestore, in on_train_begin, may move the start into an epoch.
+        first_epoch, skip, resumed_counter = self._resume_position or (initial_epoch, 0, None)
+        self._resume_position = None
+        if self._after_initialization and first_epoch >= epochs:
+            # A backup of a finished run: nothing to train, but build the model so that
+            # its restored States are loaded.
+            self._ensure_initialized(next(iter(to_device(train.epoch(0)))), full=True)
         try:  # on_train_end runs however fit ends, so writers and files get closed
-            for epoch in range(initial_epoch, epochs):
+            for epoch in range(first_epoch, epochs):
                 callback_list.on_epoch_begin(epoch)
-                counter = int(self._states.get("epoch", 0))
+                counter = int(self._states.get("epoch", 0)) if resumed_counter is None else resumed_counter
+                resumed_counter = None  # (restored with the States on the first batch)
                 logs: dict[str, Any] | None = None
-                for step, batch in enumerate(to_device(train.epoch(counter))):
+                batches = itertools.islice(train.epoch(counter), skip, None)
+                for step, batch in enumerate(to_device(batches), start=skip):
                     if logs is None:
                         self._ensure_initialized(batch, full=True)
-                        self._states = self._with_fresh_metrics(self._states)
+                        if not skip:  # a resumed epoch keeps its restored running metrics
+                            self._states = self._with_fresh_metrics(self._states)
                     callback_list.on_train_batch_begin(step)
                     logs, self._states = train_fn(self._states, batch, class_weight_array)
                     callback_list.on_train_batch_end(step, Logs(logs, self._log_order.get("train")))
@@ -289,6 +307,7 @@ class ModelBase:
                         break
                 if logs is None:
                     raise ValueError("fit: the training data produced no batches this epoch")
+                skip = 0
                 self._states = self._states.update(epoch=np.asarray(counter + 1, np.int32))
                 epoch_logs = Logs(logs, self._log_order.get("train"))
                 if validation is not None and (epoch + 1) % validation_freq == 0:

@@ -38,8 +38,7 @@ def abstract(tree: Any) -> Any:
 
 def write_states(folder: Path, states: Mapping[str, Any]) -> dict[str, Any]:
     """Write each field of `states` that holds arrays; return the manifest's record of them."""
-    ocp = _orbax()
-    checkpointer = ocp.Checkpointer(ocp.StandardCheckpointHandler())
+    ocp, checkpointer = _orbax(), _checkpointer()
     fields = {}
     for name, value in states.items():
         leaves = leaf_specs(value)
@@ -63,8 +62,7 @@ def read_states(version: SavedVersion, template: Mapping[str, Any], what: str) -
             problems += _mismatches(name, saved[name], leaf_specs(value))
     if problems:
         raise ValueError(f"{what}: the saved States do not match this model's {_listing(problems)}")
-    ocp = _orbax()
-    checkpointer = ocp.Checkpointer(ocp.StandardCheckpointHandler())
+    ocp, checkpointer = _orbax(), _checkpointer()
     restored = {}
     for name, value in wanted.items():
         if not saved[name]:  # nothing stored: no arrays, only structure, which is the template's
@@ -74,6 +72,14 @@ def read_states(version: SavedVersion, template: Mapping[str, Any], what: str) -
         folder = version.directory / STATES_FOLDER / name
         restored[name] = checkpointer.restore(folder, args=ocp.args.StandardRestore(target))["value"]
     return restored
+
+
+def read_plain(version: SavedVersion, field: str) -> Any:
+    """A field saved from plain dicts, lists and tuples of arrays, read without a template
+    (Orbax rebuilds such containers from its own metadata; tuples come back as lists)."""
+    if not version.manifest["states"].get(field):
+        return {}
+    return _checkpointer().restore(version.directory / STATES_FOLDER / field)["value"]
 
 
 def _mismatches(field: str, saved: list[dict], wanted: list[dict]) -> list[str]:
@@ -122,6 +128,12 @@ def _dtype(leaf: Any) -> np.dtype:
 
 def _dtype_name(leaf: Any) -> str:
     return _dtype(leaf).name
+
+
+def _checkpointer():
+    """A synchronous Orbax checkpointer: it returns when the files are written."""
+    ocp = _orbax()
+    return ocp.Checkpointer(ocp.StandardCheckpointHandler())
 
 
 def _orbax():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,23 +29,31 @@ MODEL, WEIGHTS = "model", "weights"
 
 def save_model(model: ModelBase, path: str | os.PathLike) -> Path:
     """Write `model` (definition and States) as the new current version at `path`."""
-    states = model.states
-    definition = _pickled_definition(model, abstract(states))
-
-    def write(folder: Path) -> dict[str, Any]:
-        recorded = write_states(folder, states)
-        (folder / DEFINITION).write_bytes(definition)
-        return {**recorded, "elegy_version": elegy.__version__}
-
-    return write_version(path, MODEL, write)
+    return capture(model)(path)
 
 
 def save_weights(model: ModelBase, path: str | os.PathLike) -> Path:
     """Write only the States of `model` as the new current version at `path`."""
+    return capture(model, weights_only=True)(path)
+
+
+def capture(model: ModelBase, weights_only: bool = False) -> Callable[[str | os.PathLike], Path]:
+    """Take the model as it is now; return a function that writes that to a path, later.
+
+    States are immutable, so holding them is a snapshot: checkpoint callbacks write the
+    capture on a worker thread while training replaces `model.states`.
+    """
     states = model.states
-    return write_version(
-        path, WEIGHTS, lambda folder: {**write_states(folder, states), "elegy_version": elegy.__version__}
-    )
+    definition = None if weights_only else _pickled_definition(model, abstract(states))
+
+    def write(folder: Path) -> dict[str, Any]:
+        recorded = write_states(folder, states)
+        if definition is not None:
+            (folder / DEFINITION).write_bytes(definition)
+        return {**recorded, "elegy_version": elegy.__version__}
+
+    kind = WEIGHTS if weights_only else MODEL
+    return lambda path: write_version(path, kind, write)
 
 
 def load(path: str | os.PathLike) -> ModelBase:

@@ -1,0 +1,137 @@
+"""ModelCheckpoint: save the model during `fit`, every epoch or every N batches.
+
+Each checkpoint is a save folder (`model.save` / `model.save_weights` format): written
+atomically, so a crash never leaves a half-written checkpoint where a complete one was,
+and on a worker thread, so training does not wait for the disk. The write captures the
+States of the moment it was asked for; `fit` returns only after the last write is on disk.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from elegy.callbacks.callback import Callback
+from elegy.callbacks.monitoring import monitored, resolve_mode
+from elegy.serialization.background import BackgroundWriter
+from elegy.serialization.models import capture
+
+
+def check_save_freq(save_freq: Any) -> str | int:
+    """`"epoch"` or a positive number of batches."""
+    if save_freq == "epoch":
+        return save_freq
+    if isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1:
+        raise ValueError(f"save_freq must be 'epoch' or an integer >= 1, got {save_freq!r}")
+    return save_freq
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (or only its weights) as training goes, as Keras's ModelCheckpoint.
+
+    Args:
+        filepath: the save folder; may contain `{epoch}` (1-based, as in Keras), `{batch}`
+            and any log name with a format, e.g. `"ckpt/{epoch:02d}-{val_loss:.3f}"`.
+            Without placeholders, each checkpoint replaces the previous one.
+        monitor: the log compared by `save_best_only`.
+        save_best_only: save only when `monitor` improves on the best value so far.
+        save_weights_only: write `save_weights` folders (no pickled code) instead of
+            full `model.save` folders.
+        mode: `"min"`, `"max"` or `"auto"` (max for accuracy-like names).
+        save_freq: `"epoch"`, or an integer: save every that many training batches
+            (counted across epochs), with that batch's logs.
+        initial_value_threshold: the value `monitor` must beat for the first save.
+        verbose: 1 prints a line for each save.
+
+    Example:
+        >>> import elegy, haiku as hk, numpy as np, optax, tempfile, os
+        >>> model = elegy.Model(lambda x: hk.Linear(1)(x), loss="mse", optimizer=optax.sgd(0.1))
+        >>> x = np.ones((8, 2), np.float32)
+        >>> folder = tempfile.mkdtemp()
+        >>> path = os.path.join(folder, "epoch{epoch}")
+        >>> _ = model.fit(x, x[:, :1], epochs=2, verbose=0, callbacks=[elegy.callbacks.ModelCheckpoint(path)])
+        >>> sorted(os.listdir(folder))
+        ['epoch1', 'epoch2']
+    """
+
+    def __init__(
+        self,
+        filepath: str | os.PathLike,
+        monitor: str = "val_loss",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        save_weights_only: bool = False,
+        mode: str = "auto",
+        save_freq: str | int = "epoch",
+        initial_value_threshold: float | None = None,
+    ):
+        super().__init__()
+        self.save_freq = check_save_freq(save_freq)
+        self.filepath = os.fspath(filepath)
+        self.monitor, self.verbose = monitor, verbose
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        self.better = np.greater if resolve_mode(mode, monitor) == "max" else np.less
+        self.best = initial_value_threshold
+        if self.best is None:
+            self.best = -math.inf if self.better is np.greater else math.inf
+        self._writer = BackgroundWriter()
+        self._batches_seen = 0
+        self._epoch = 0
+
+    def on_train_begin(self, logs=None):
+        self._batches_seen = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches_seen += 1
+        if self.save_freq != "epoch" and self._batches_seen % self.save_freq == 0:
+            self._save(self._epoch, logs, batch=batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        self._writer.wait()  # fit returns with every checkpoint on disk, or raises
+
+    def get_state(self) -> dict:
+        return {"best": float(self.best), "batches_seen": self._batches_seen}
+
+    def set_state(self, state: dict) -> None:
+        self.best, self._batches_seen = state["best"], state["batches_seen"]
+
+    def _save(self, epoch: int, logs: Any, batch: int | None = None) -> None:
+        if self.save_best_only and not self._improved(epoch, logs):
+            return
+        path = self._path(epoch, logs, batch)
+        if self.verbose:
+            print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        write = capture(self.model, self.save_weights_only)  # the States of this moment
+        self._writer.submit(functools.partial(write, path))
+
+    def _improved(self, epoch: int, logs: Any) -> bool:
+        current = monitored(logs, self.monitor, "ModelCheckpoint", self.params.get("validation", False))
+        if current is None or not self.better(current, self.best):
+            if self.verbose and current is not None:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+            return False
+        if self.verbose:
+            print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}")
+        self.best = float(current)
+        return True
+
+    def _path(self, epoch: int, logs: Any, batch: int | None) -> str:
+        values = dict(logs or {})
+        try:
+            return self.filepath.format(epoch=epoch + 1, batch=batch, **values)
+        except KeyError as missing:
+            raise KeyError(
+                f"ModelCheckpoint filepath {self.filepath!r} names {missing}, which is not in the "
+                f"logs: {sorted(values)} (nor epoch or batch)"
+            ) from None

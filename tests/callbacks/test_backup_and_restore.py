@@ -1,0 +1,225 @@
+"""BackupAndRestore: an interrupted fit, resumed, equals the uninterrupted fit bit for bit:
+parameters, optimizer state, History, callback state, CSV rows and TensorBoard curves."""
+
+import csv
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import optax
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tests.conftest import blobs, bn_dropout_forward
+
+import elegy
+from elegy.callbacks import (
+    BackupAndRestore,
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LearningRateScheduler,
+    ReduceLROnPlateau,
+    TensorBoard,
+)
+
+X, Y = blobs(100)  # batch 16: 7 batches per epoch, the last one padded
+VX, VY = blobs(40, seed=1)
+EPOCHS = 4
+
+
+def make_model():
+    return elegy.Model(
+        bn_dropout_forward,
+        loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        optimizer=optax.inject_hyperparams(optax.adam)(learning_rate=2e-2),
+    )
+
+
+class Interrupt(Callback):
+    """Raises KeyboardInterrupt before the given batch of the given epoch runs."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at = (epoch, batch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            raise KeyboardInterrupt
+
+
+def stateful_callbacks(folder):
+    return [
+        EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True),
+        ReduceLROnPlateau(monitor="loss", patience=1, factor=0.5, min_delta=10.0),  # reduces often
+        LearningRateScheduler(lambda epoch, lr: lr * 0.9),  # compounds: re-applying it would show
+        CSVLogger(folder / "log.csv"),
+        TensorBoard(folder / "tb", update_freq=2),
+    ]
+
+
+def run(folder, backup=None, interrupt=None):
+    model = make_model()
+    callbacks = stateful_callbacks(folder) + [c for c in (interrupt, backup) if c is not None]
+    history = model.fit(
+        X, Y, batch_size=16, epochs=EPOCHS, validation_data=(VX, VY), verbose=0, callbacks=callbacks
+    )
+    return model, history, callbacks
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    model, history, callbacks = run(folder)
+    return folder, model, history, callbacks[0]
+
+
+def same_leaves(a, b):
+    pairs = zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
+    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in pairs)
+
+
+def csv_rows(path):
+    with open(path, newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def scalars(logdir, run):
+    accumulator = EventAccumulator(str(logdir / run))
+    accumulator.Reload()
+    return {
+        tag: [(event.step, event.value) for event in accumulator.Scalars(tag)]
+        for tag in accumulator.Tags()["scalars"]
+        if tag != "epoch_steps_per_second"  # a timing, not a result
+    }
+
+
+def assert_same_run(folder, model, history, early_stopping, uninterrupted):
+    expected_folder, expected_model, expected_history, expected_stopping = uninterrupted
+    assert history.history == expected_history.history
+    assert history.epoch == list(range(EPOCHS))
+    assert same_leaves(dict(model.states), dict(expected_model.states))
+    assert early_stopping.get_state()["best"] == expected_stopping.get_state()["best"]
+    assert same_leaves(early_stopping.best_weights, expected_stopping.best_weights)
+    assert csv_rows(folder / "log.csv") == csv_rows(expected_folder / "log.csv")
+    for run_name in ("train", "validation"):
+        assert scalars(folder / "tb", run_name) == scalars(expected_folder / "tb", run_name)
+
+
+@pytest.mark.parametrize(
+    "save_freq, interrupt_at",
+    [("epoch", (2, 3)), (3, (2, 5)), (4, (1, 0))],
+    ids=["epoch_backups", "mid_epoch_backup", "interrupted_at_an_epoch_start"],
+)
+def test_resumed_fit_equals_the_uninterrupted_one(tmp_path, uninterrupted, save_freq, interrupt_at):
+    backup_dir = tmp_path / "backup"
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, BackupAndRestore(backup_dir, save_freq=save_freq), Interrupt(*interrupt_at))
+    assert (backup_dir / "LATEST").exists()
+
+    model, history, callbacks = run(tmp_path, BackupAndRestore(backup_dir, save_freq=save_freq))
+    assert_same_run(tmp_path, model, history, callbacks[0], uninterrupted)
+    assert not backup_dir.exists()  # deleted once fit finished
+
+
+def test_resume_after_the_process_was_killed(tmp_path, uninterrupted):
+    """The first run dies with os._exit (no cleanup, a write possibly in flight)."""
+    script = textwrap.dedent(
+        f"""
+        import os, pathlib
+        from elegy.callbacks import BackupAndRestore, Callback
+        from tests.callbacks.test_backup_and_restore import run
+
+        class Die(Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch = epoch
+            def on_train_batch_begin(self, batch, logs=None):
+                if (self.epoch, batch) == (2, 4):
+                    os._exit(3)
+
+        folder = pathlib.Path({str(tmp_path)!r})
+        run(folder, BackupAndRestore(folder / "backup", save_freq=2), Die())
+        """
+    )
+    died = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert died.returncode == 3, died.stderr
+    model, history, callbacks = run(tmp_path, BackupAndRestore(tmp_path / "backup", save_freq=2))
+    assert_same_run(tmp_path, model, history, callbacks[0], uninterrupted)
+
+
+def test_a_built_model_is_restored_before_the_first_epoch(tmp_path, uninterrupted):
+    backup_dir = tmp_path / "backup"
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, BackupAndRestore(backup_dir), Interrupt(2, 0))
+    model = make_model()
+    model.init(X[:16], Y[:16])  # built: the backup is read at on_train_begin
+    seen = []
+    probe = elegy.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: seen.append(int(model.states.epoch))
+    )
+    callbacks = stateful_callbacks(tmp_path) + [probe, BackupAndRestore(backup_dir)]
+    history = model.fit(
+        X, Y, batch_size=16, epochs=EPOCHS, validation_data=(VX, VY), verbose=0, callbacks=callbacks
+    )
+    assert seen[0] == 2  # restored before the resumed epoch began
+    assert_same_run(tmp_path, model, history, callbacks[0], uninterrupted)
+
+
+def test_delete_checkpoint_false_keeps_the_final_backup(tmp_path):
+    model = make_model()
+    model.fit(
+        X,
+        Y,
+        batch_size=16,
+        epochs=2,
+        verbose=0,
+        callbacks=[BackupAndRestore(tmp_path / "b", delete_checkpoint=False)],
+    )
+    assert (tmp_path / "b" / "LATEST").exists()
+    again = make_model()
+    history = again.fit(
+        X, Y, batch_size=16, epochs=2, verbose=0, callbacks=[BackupAndRestore(tmp_path / "b")]
+    )
+    assert len(history.history["loss"]) == 2  # nothing left to train: the History is the backup's
+    assert same_leaves(dict(again.states), dict(model.states))
+
+
+def test_early_stopping_ends_the_run_and_removes_the_backup(tmp_path):
+    stopper = EarlyStopping(monitor="loss", patience=0, min_delta=100.0)  # stops after epoch 1
+    history = make_model().fit(
+        X, Y, batch_size=16, epochs=5, verbose=0, callbacks=[stopper, BackupAndRestore(tmp_path / "b")]
+    )
+    assert len(history.history["loss"]) == 2
+    assert not (tmp_path / "b").exists()
+
+
+def test_resuming_with_other_callbacks_is_a_clear_error(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, BackupAndRestore(tmp_path / "b"), Interrupt(1, 2))
+    with pytest.raises(ValueError, match="holds the state of CSVLogger_0.*same callbacks"):
+        make_model().fit(
+            X, Y, batch_size=16, epochs=EPOCHS, verbose=0, callbacks=[BackupAndRestore(tmp_path / "b")]
+        )
+
+
+def test_a_folder_holding_a_model_save_is_refused(tmp_path):
+    model = make_model()
+    model.init(X[:16], Y[:16])
+    model.save(tmp_path / "saved")
+    with pytest.raises(ValueError, match="holds a model save, not a backup"):
+        model.fit(X, Y, epochs=1, verbose=0, callbacks=[BackupAndRestore(tmp_path / "saved")])
+
+
+def test_backup_runs_after_the_callbacks_listed_after_it(tmp_path):
+    order = []
+    backup = BackupAndRestore(tmp_path / "b")
+    later = elegy.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: order.append("later"))
+    original = backup.on_epoch_end
+    backup.on_epoch_end = lambda epoch, logs=None: (order.append("backup"), original(epoch, logs))
+    make_model().fit(X, Y, batch_size=16, epochs=2, verbose=0, callbacks=[backup, later])
+    assert order == ["later", "backup", "later", "backup"]
