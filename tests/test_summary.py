@@ -119,6 +119,20 @@ def test_summary_after_training_does_not_change_the_states():
     assert model.states is before
 
 
+def test_without_x_the_batch_the_model_was_built_with_is_used():
+    model = make_model()
+    with pytest.raises(ValueError, match="pass x"):
+        model.summary()
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    assert model.summary(print_fn=None) == model.summary(X[:8], print_fn=None)
+    assert rows(model.summary(print_fn=None))["linear_1"][0] == "f32[8,3]"
+
+
+def test_shape_dtype_structs_are_enough():
+    spec = jax.ShapeDtypeStruct((2, 4), np.float32)
+    assert rows(make_model().summary(spec, print_fn=None))["linear_1"][0] == "f32[2,3]"
+
+
 def test_prints_with_print_fn_and_returns_the_table():
     printed = []
     table = make_model().summary(X, print_fn=printed.append)

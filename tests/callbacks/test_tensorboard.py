@@ -144,6 +144,29 @@ def test_write_hparams_records_the_configuration_as_text(tmp_path):
     assert "| seed | 42 |" in text and "| fit.epochs | 1 |" in text
 
 
+def test_the_model_summary_is_written_once_as_text(tmp_path):
+    x, y = blobs(64)
+    model = make_model()
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[elegy.callbacks.TensorBoard(tmp_path)])
+    accumulator = EventAccumulator(str(tmp_path / "train"), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    events = accumulator.Tensors("model_summary/text_summary")
+    assert len(events) == 1 and events[0].step == 0
+    text = events[0].tensor_proto.string_val[0].decode()
+    expected = model.summary(x[:16], print_fn=None)  # the batch the model was built with
+    assert text == "\n".join("    " + line for line in expected.splitlines())
+    assert "mlp/~/linear_0" in text and "Total params: 131" in text
+
+
+def test_no_model_summary_when_switched_off(tmp_path):
+    x, y = blobs(64)
+    board = elegy.callbacks.TensorBoard(tmp_path, write_summary=False)
+    make_model().fit(x, y, epochs=1, verbose=0, callbacks=[board])
+    accumulator = EventAccumulator(str(tmp_path / "train"), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    assert "model_summary/text_summary" not in accumulator.Tags()["tensors"]
+
+
 def test_profiling_is_refused_clearly_until_supported():
     with pytest.raises(ValueError, match="profile_batch=2: profiling is not supported yet"):
         elegy.callbacks.TensorBoard("runs", profile_batch=2)

@@ -36,6 +36,8 @@ class TensorBoard(Callback):
         write_hparams: write the model's configuration (module, losses, metrics,
             optimizer, seed) and fit's settings as a text summary, shown in TensorBoard's
             Text tab.
+        write_summary: write `model.summary()` (the table of Haiku modules) as text after
+            the first epoch, when the model has a Haiku module.
         profile_batch: only 0 (no profiling) for now; use `jax.profiler` directly meanwhile.
         log_dir: Keras's spelling of `logdir`.
 
@@ -52,6 +54,7 @@ class TensorBoard(Callback):
         update_freq: int | str = "epoch",
         histogram_freq: int = 0,
         write_hparams: bool = False,
+        write_summary: bool = True,
         profile_batch: int = 0,
         log_dir: str | None = None,
     ):
@@ -72,6 +75,7 @@ class TensorBoard(Callback):
         self.update_freq = update_freq
         self.histogram_freq = histogram_freq
         self.write_hparams = write_hparams
+        self.write_summary = write_summary
         self._writers: dict[str, SummaryWriter] = {}
         self._global_batch = 0
         self._next_epoch = 0  # the first epoch not finished yet
@@ -105,6 +109,7 @@ class TensorBoard(Callback):
     def on_train_begin(self, logs=None):
         self._global_batch, self._next_epoch, self._purge_steps = 0, 0, {}
         self._config_pending = self.write_hparams
+        self._summary_pending = self.write_summary
 
     def get_state(self) -> dict:
         return {"global_batch": self._global_batch, "next_epoch": self._next_epoch}
@@ -118,7 +123,7 @@ class TensorBoard(Callback):
             "train": self._global_batch + 1 if batch_level else self._next_epoch,
             "validation": self._next_epoch,
         }
-        self._config_pending = False  # the interrupted run wrote it
+        self._config_pending = self._summary_pending = False  # the interrupted run wrote them
 
     def on_epoch_begin(self, epoch, logs=None):
         self._next_epoch = epoch
@@ -147,9 +152,20 @@ class TensorBoard(Callback):
         elapsed = time.perf_counter() - self._epoch_start
         if self._epoch_batches and elapsed > 0:
             self._writer("train").add_scalar("epoch_steps_per_second", self._epoch_batches / elapsed, epoch)
+        if self._summary_pending:
+            self._write_model_summary()
         if self.histogram_freq and (epoch + 1) % self.histogram_freq == 0:
             self._write_histograms(epoch)
         self._close_writers()  # on disk now: a crash after this epoch loses none of it
+
+    def _write_model_summary(self) -> None:
+        """`model.summary()` as monospaced text (Markdown code: four spaces per line)."""
+        self._summary_pending = False
+        if getattr(self.model, "module", None) is None or self.model.input_spec is None:
+            return  # a model without a Haiku module (steps written by hand) has no table
+        table = self.model.summary(print_fn=None)
+        monospaced = "\n".join("    " + line for line in table.splitlines())
+        self._writer("train").add_text("model_summary", monospaced, 0)
 
     def _write_histograms(self, epoch: int) -> None:
         params = jax.device_get(self.model.states.net_params)

@@ -83,6 +83,8 @@ class ModelBase:
         """Forget everything learned: States return to what the seed alone determines."""
         self._states = initial_states(self.seed)
         self._init_level = NOT_INITIALIZED
+        # Shapes and dtypes of the inputs the model was built with (`summary` uses them).
+        self.input_spec: Any = None
         self._fresh_metrics: Any = None
         self._fresh_metrics_known = False
 
@@ -138,6 +140,7 @@ class ModelBase:
         created = created.update(rng=start.rng)
         self._states = self._states.maybe_update(**created) if self._init_level else created
         self._init_level = max(level, self._init_level)
+        self.input_spec = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), batch.x)
         hooks, self._after_initialization = self._after_initialization, []
         for hook in hooks:  # e.g. BackupAndRestore loading its States into the new structure
             hook()

@@ -214,14 +214,15 @@ class Model(ModelBase):
         return TrainStep(logs, states.update(net_params=net_params, optimizer_states=optimizer_states))
 
     # ------------------------------------------------------------------ summary
-    def summary(self, x: Any, depth: int = 2, print_fn: Callable[[str], Any] | None = print) -> str:
+    def summary(self, x: Any = None, depth: int = 2, print_fn: Callable[[str], Any] | None = print) -> str:
         """Print and return a table of the network's Haiku modules.
 
         One row per module, nested up to `depth` levels, with its output shape and dtype
-        for the input `x` (only its shapes matter: nothing is computed), its parameter
-        count and bytes and its state count (e.g. BatchNorm averages), submodules
-        included; totals at the bottom. Works before training and after, and never changes
-        `model.states`. `print_fn=None` only returns the table.
+        for the input `x` (only its shapes matter: nothing is computed; arrays or
+        `jax.ShapeDtypeStruct`s; default: the batch the model was built with), its
+        parameter count and bytes and its state count (e.g. BatchNorm averages),
+        submodules included; totals at the bottom. Works before training and after, and
+        never changes `model.states`. `print_fn=None` only returns the table.
 
         Example:
             >>> import elegy, haiku as hk, numpy as np
@@ -232,10 +233,13 @@ class Model(ModelBase):
         """
         depth = _check_depth(depth)
         module = self._require_module()
+        if x is None:
+            if self.input_spec is None:
+                raise ValueError("summary: pass x (an input batch): the model has not seen any data yet")
+            x = self.input_spec
         states = self.states if self.built else {}
-        table = summary_table(
-            module, as_array_tree(x, "x"), depth, states.get("net_params"), states.get("net_states")
-        )
+        params, net_states = states.get("net_params"), states.get("net_states")
+        table = summary_table(module, _shapes_of(x), depth, params, net_states)
         if print_fn is not None:
             print_fn(table)
         return table
@@ -294,6 +298,13 @@ _NO_LOSS = (
 _NO_OPTIMIZER = (
     "no optimizer: pass optimizer=... (an optax GradientTransformation) to Model or override train_step"
 )
+
+
+def _shapes_of(x: Any) -> Any:
+    """`x` as a tree of `jax.ShapeDtypeStruct` (checked like any input when it holds arrays)."""
+    if all(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in jax.tree_util.tree_leaves(x)):
+        return x
+    return jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), as_array_tree(x, "x"))
 
 
 def _check_depth(depth: Any) -> int:
