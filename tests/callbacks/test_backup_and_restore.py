@@ -26,7 +26,7 @@ from elegy.callbacks import (
 
 X, Y = blobs(100)  # batch 16: 7 batches per epoch, the last one padded
 VX, VY = blobs(40, seed=1)
-EPOCHS = 4
+EPOCHS = 6
 
 
 def make_model():
@@ -107,14 +107,12 @@ def assert_same_run(folder, model, history, early_stopping, uninterrupted):
     assert early_stopping.get_state()["best"] == expected_stopping.get_state()["best"]
     assert same_leaves(early_stopping.best_weights, expected_stopping.best_weights)
     assert csv_rows(folder / "log.csv") == csv_rows(expected_folder / "log.csv")
-    for run_name in ("train", "validation"):
+    for run_name in ("train", "validation", "train/batch"):
         assert scalars(folder / "tb", run_name) == scalars(expected_folder / "tb", run_name)
 
 
 @pytest.mark.parametrize(
-    "save_freq, interrupt_at",
-    [("epoch", (2, 3)), (3, (2, 5)), (4, (1, 0))],
-    ids=["epoch_backups", "mid_epoch_backup", "interrupted_at_an_epoch_start"],
+    "save_freq, interrupt_at", [("epoch", (2, 3)), (3, (2, 5))], ids=["epoch_backups", "mid_epoch_backup"]
 )
 def test_resumed_fit_equals_the_uninterrupted_one(tmp_path, uninterrupted, save_freq, interrupt_at):
     backup_dir = tmp_path / "backup"
@@ -127,8 +125,12 @@ def test_resumed_fit_equals_the_uninterrupted_one(tmp_path, uninterrupted, save_
     assert not backup_dir.exists()  # deleted once fit finished
 
 
-def test_resume_after_the_process_was_killed(tmp_path, uninterrupted):
-    """The first run dies with os._exit (no cleanup, a write possibly in flight)."""
+@pytest.mark.parametrize(
+    "save_freq, die_at", [("epoch", (3, 0)), (2, (2, 4))], ids=["after_epoch_3_of_6", "inside_epoch_3"]
+)
+def test_resume_in_a_new_process_after_the_first_was_killed(tmp_path, uninterrupted, save_freq, die_at):
+    """The first process dies with os._exit (no cleanup, a write possibly in flight); this
+    process, a new one, resumes."""
     script = textwrap.dedent(
         f"""
         import os, pathlib
@@ -139,16 +141,16 @@ def test_resume_after_the_process_was_killed(tmp_path, uninterrupted):
             def on_epoch_begin(self, epoch, logs=None):
                 self.epoch = epoch
             def on_train_batch_begin(self, batch, logs=None):
-                if (self.epoch, batch) == (2, 4):
+                if (self.epoch, batch) == {die_at!r}:
                     os._exit(3)
 
         folder = pathlib.Path({str(tmp_path)!r})
-        run(folder, BackupAndRestore(folder / "backup", save_freq=2), Die())
+        run(folder, BackupAndRestore(folder / "backup", save_freq={save_freq!r}), Die())
         """
     )
     died = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
     assert died.returncode == 3, died.stderr
-    model, history, callbacks = run(tmp_path, BackupAndRestore(tmp_path / "backup", save_freq=2))
+    model, history, callbacks = run(tmp_path, BackupAndRestore(tmp_path / "backup", save_freq=save_freq))
     assert_same_run(tmp_path, model, history, callbacks[0], uninterrupted)
 
 

@@ -21,6 +21,10 @@ from elegy.callbacks.callback import Callback
 from elegy.callbacks.logs import scalar_logs
 
 VALIDATION_PREFIX = "val_"
+TRAIN, VALIDATION = "train", "validation"
+# Batch points get a run of their own: their steps count batches, not epochs, and a resumed
+# run marks, per run, the first step it writes again (TensorBoard's purge_step).
+TRAIN_BATCHES = "train/batch"
 
 
 class TensorBoard(Callback):
@@ -30,7 +34,8 @@ class TensorBoard(Callback):
         logdir: the directory TensorBoard is pointed at (`tensorboard --logdir runs`).
         update_freq: `"epoch"` writes one point per epoch (at step = epoch index); an
             integer `N` also writes `batch_<name>` every `N` batches (at step = the global
-            batch count). Batch logs are fetched from the device only at those batches.
+            batch count), in the run `train/batch`. Batch logs are fetched from the device
+            only at those batches.
         histogram_freq: every that many epochs, a histogram of each parameter in
             `net_params` (0: never).
         write_hparams: write the model's configuration (module, losses, metrics,
@@ -118,10 +123,10 @@ class TensorBoard(Callback):
         """Resume the curves: TensorBoard drops the points the interrupted run wrote after
         the backup (at steps from these on), so none appears twice."""
         self._global_batch, self._next_epoch = state["global_batch"], state["next_epoch"]
-        batch_level = self.update_freq != "epoch"
         self._purge_steps = {  # the first step each run will write next
-            "train": self._global_batch + 1 if batch_level else self._next_epoch,
-            "validation": self._next_epoch,
+            TRAIN: self._next_epoch,
+            VALIDATION: self._next_epoch,
+            TRAIN_BATCHES: self._global_batch + 1,
         }
         self._config_pending = self._summary_pending = False  # the interrupted run wrote them
 
@@ -129,14 +134,14 @@ class TensorBoard(Callback):
         self._next_epoch = epoch
         self._epoch_start, self._epoch_batches = time.perf_counter(), 0
         if self._config_pending:
-            self._writer("train").add_text("config", configuration_table(self.model, self.params), 0)
+            self._writer(TRAIN).add_text("config", configuration_table(self.model, self.params), 0)
             self._config_pending = False
 
     def on_train_batch_end(self, batch, logs=None):
         self._global_batch += 1
         self._epoch_batches += 1
         if self.update_freq != "epoch" and self._global_batch % self.update_freq == 0:
-            writer = self._writer("train")
+            writer = self._writer(TRAIN_BATCHES)
             for name, value in scalar_logs(logs):
                 writer.add_scalar(f"batch_{name}", value, self._global_batch)
 
@@ -144,14 +149,14 @@ class TensorBoard(Callback):
         self._next_epoch = epoch + 1
         for name, value in scalar_logs(logs):
             run, name = (
-                ("validation", name[len(VALIDATION_PREFIX) :])
+                (VALIDATION, name[len(VALIDATION_PREFIX) :])
                 if name.startswith(VALIDATION_PREFIX)
-                else ("train", name)
+                else (TRAIN, name)
             )
             self._writer(run).add_scalar(f"epoch_{name}", value, epoch)
         elapsed = time.perf_counter() - self._epoch_start
         if self._epoch_batches and elapsed > 0:
-            self._writer("train").add_scalar("epoch_steps_per_second", self._epoch_batches / elapsed, epoch)
+            self._writer(TRAIN).add_scalar("epoch_steps_per_second", self._epoch_batches / elapsed, epoch)
         if self._summary_pending:
             self._write_model_summary()
         if self.histogram_freq and (epoch + 1) % self.histogram_freq == 0:
@@ -165,11 +170,11 @@ class TensorBoard(Callback):
             return  # a model without a Haiku module (steps written by hand) has no table
         table = self.model.summary(print_fn=None)
         monospaced = "\n".join("    " + line for line in table.splitlines())
-        self._writer("train").add_text("model_summary", monospaced, 0)
+        self._writer(TRAIN).add_text("model_summary", monospaced, 0)
 
     def _write_histograms(self, epoch: int) -> None:
         params = jax.device_get(self.model.states.net_params)
-        writer = self._writer("train")
+        writer = self._writer(TRAIN)
         for path, leaf in jax.tree_util.tree_leaves_with_path(params):
             # "mlp/~/linear_0" + "w" -> "mlp/linear_0/w" (Haiku's "~" is not a valid tag character)
             name = (
