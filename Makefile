@@ -17,8 +17,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/digits_mlp.py
 
+# One worker per core (at most 4): the suite is bound by XLA compilations.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist worksteal
 
 bench: $(STAMP)
 	$(PY) benchmarks/fit_vs_raw_jax.py

@@ -38,10 +38,18 @@ def data():
 
 
 def pytest_configure(config):
-    """Share XLA executables between tests: many tests compile the same tiny networks."""
+    """Share XLA executables between tests: many tests compile the same tiny networks.
+
+    JAX writes cache entries atomically, so parallel workers may share a directory.
+    """
     import tempfile
 
-    cache_dir = os.environ.get("ELEGY_TEST_COMPILATION_CACHE") or tempfile.mkdtemp(prefix="elegy-xla-")
+    cache_dir = os.environ.get("ELEGY_TEST_COMPILATION_CACHE")
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")  # set in every pytest-xdist worker
+    if cache_dir is None and run_id is not None:  # the workers of one run share one cache
+        cache_dir = os.path.join(tempfile.gettempdir(), f"elegy-xla-{run_id}")
+        os.makedirs(cache_dir, exist_ok=True)
+    cache_dir = cache_dir or tempfile.mkdtemp(prefix="elegy-xla-")
     jax.config.update("jax_compilation_cache_dir", cache_dir)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)

@@ -225,3 +225,62 @@ def test_backup_runs_after_the_callbacks_listed_after_it(tmp_path):
     backup.on_epoch_end = lambda epoch, logs=None: (order.append("backup"), original(epoch, logs))
     make_model().fit(X, Y, batch_size=16, epochs=2, verbose=0, callbacks=[backup, later])
     assert order == ["later", "backup", "later", "backup"]
+
+
+# ---------------------------------------------------------------- found in review
+def test_a_csv_survives_two_interruptions_in_a_row(tmp_path):
+    def attempt(interrupt=None):
+        model = make_model()
+        callbacks = [CSVLogger(tmp_path / "log.csv"), *([interrupt] if interrupt else [])]
+        callbacks.append(BackupAndRestore(tmp_path / "b", save_freq=2))
+        return model.fit(X, Y, batch_size=16, epochs=4, verbose=0, callbacks=callbacks)
+
+    for interrupt in (Interrupt(2, 1), Interrupt(2, 4)):
+        with pytest.raises(KeyboardInterrupt):
+            attempt(interrupt)
+    history = attempt()
+    rows = csv_rows(tmp_path / "log.csv")
+    assert [int(row["epoch"]) for row in rows] == [0, 1, 2, 3]
+    assert [float(row["loss"]) for row in rows] == pytest.approx(history.history["loss"], rel=1e-6)
+
+
+def test_an_iterable_with_steps_per_epoch_resumes_where_its_stream_was(tmp_path):
+    batches = [(X[i : i + 16], Y[i : i + 16]) for i in range(0, 80, 16)]  # 5 batches, 3 per epoch
+
+    def attempt(interrupt=None):
+        model = make_model()
+        callbacks = [*([interrupt] if interrupt else []), BackupAndRestore(tmp_path / "b", save_freq=1)]
+        history = model.fit(batches, steps_per_epoch=3, epochs=3, verbose=0, callbacks=callbacks)
+        return model, history
+
+    expected_model, expected = make_model(), None
+    expected = expected_model.fit(batches, steps_per_epoch=3, epochs=3, verbose=0).history
+    with pytest.raises(KeyboardInterrupt):
+        attempt(Interrupt(1, 2))
+    model, history = attempt()
+    assert history.history == expected
+    assert same_leaves(dict(model.states), dict(expected_model.states))
+
+
+def interrupted_run(backup_dir):
+    """A 3-epoch fit interrupted in its second epoch, leaving a backup in `backup_dir`."""
+    callbacks = [Interrupt(1, 1), BackupAndRestore(backup_dir)]
+    with pytest.raises(KeyboardInterrupt):
+        make_model().fit(X, Y, batch_size=16, epochs=3, verbose=0, callbacks=callbacks)
+
+
+def test_resuming_with_another_batch_size_is_refused(tmp_path):
+    interrupted_run(tmp_path / "b")
+    with pytest.raises(ValueError, match="batch_size was 16, is 8; steps was 7, is 13"):
+        make_model().fit(
+            X, Y, batch_size=8, epochs=3, verbose=0, callbacks=[BackupAndRestore(tmp_path / "b")]
+        )
+
+
+def test_a_failed_fit_leaves_no_pending_restore_behind(tmp_path):
+    interrupted_run(tmp_path / "b")
+    model = make_model()
+    with pytest.raises(ValueError):
+        model.fit(X, Y[:10], batch_size=16, epochs=3, verbose=0, callbacks=[BackupAndRestore(tmp_path / "b")])
+    assert model._after_initialization == [] and model._resume_position is None
+    np.testing.assert_array_equal(model.predict(X), make_model().predict(X))  # no backup weights

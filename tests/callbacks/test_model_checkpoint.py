@@ -1,6 +1,7 @@
 """ModelCheckpoint through fit: what is saved when, under which name, and that it loads."""
 
 import threading
+import time
 
 import jax
 import numpy as np
@@ -140,3 +141,43 @@ def test_an_unknown_placeholder_names_itself_and_the_logs(tmp_path):
 def test_bad_save_freq_is_refused(save_freq):
     with pytest.raises(ValueError, match="save_freq must be 'epoch' or an integer >= 1"):
         ModelCheckpoint("x", save_freq=save_freq)
+
+
+def test_get_state_returns_only_once_the_checkpoint_is_on_disk(tmp_path, monkeypatch):
+    """BackupAndRestore records the best value: its checkpoint must exist by then."""
+    real = store.write_version
+
+    def slow(*args, **kwargs):
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("elegy.serialization.models.write_version", slow)
+    checkpoint = ModelCheckpoint(tmp_path / "best", monitor="loss", save_best_only=True)
+    seen = []
+    probe = LambdaCallback(
+        on_epoch_end=lambda epoch, logs: (
+            checkpoint.get_state(),
+            seen.append((tmp_path / "best" / "LATEST").exists()),
+        )
+    )
+    fit(make_model(), [checkpoint, probe], epochs=1)
+    assert seen == [True]
+
+
+def test_batch_level_best_only_on_a_validation_log_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="batch logs, which hold no validation values"):
+        fit(make_model(), [ModelCheckpoint(tmp_path / "x", save_best_only=True, save_freq=2)], epochs=1)
+
+
+def test_a_batch_placeholder_in_epoch_saves_is_explained(tmp_path):
+    with pytest.raises(ValueError, match="batch. has a value only with an integer save_freq"):
+        fit(make_model(), [ModelCheckpoint(tmp_path / "{epoch}-{batch:03d}")], epochs=1)
+
+
+def test_every_callback_closes_even_when_one_fails_at_train_end(tmp_path):
+    closed = []
+    failing = LambdaCallback(on_train_end=lambda logs: 1 / 0)
+    closing = LambdaCallback(on_train_end=lambda logs: closed.append(True))
+    with pytest.raises(ZeroDivisionError):
+        fit(make_model(), [failing, closing], epochs=1)
+    assert closed == [True]

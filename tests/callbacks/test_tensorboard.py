@@ -167,6 +167,27 @@ def test_no_model_summary_when_switched_off(tmp_path):
     assert "model_summary/text_summary" not in accumulator.Tags()["tensors"]
 
 
-def test_profiling_is_refused_clearly_until_supported():
-    with pytest.raises(ValueError, match="profile_batch=2: profiling is not supported yet"):
-        elegy.callbacks.TensorBoard("runs", profile_batch=2)
+@pytest.mark.parametrize("profile_batch", [3, (2, 5)])
+def test_profile_batch_writes_a_trace_for_tensorboards_profile_tab(tmp_path, profile_batch):
+    x, y = blobs(64)  # 4 batches of 16 per epoch
+    board = elegy.callbacks.TensorBoard(tmp_path, profile_batch=profile_batch)
+    make_model().fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[board])
+    traces = glob.glob(os.path.join(tmp_path, "train", "plugins", "profile", "*", "*.xplane.pb"))
+    assert len(traces) == 1 and os.path.getsize(traces[0]) > 0
+
+
+def test_a_profile_range_cut_short_by_the_end_of_fit_is_still_closed(tmp_path):
+    x, y = blobs(32)
+    board = elegy.callbacks.TensorBoard(tmp_path, profile_batch=(2, 100))
+    make_model().fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[board])
+    assert glob.glob(os.path.join(tmp_path, "train", "plugins", "profile", "*", "*.xplane.pb"))
+    import jax
+
+    jax.profiler.start_trace(str(tmp_path / "again"))  # raises if a trace were still running
+    jax.profiler.stop_trace()
+
+
+@pytest.mark.parametrize("profile_batch", [-1, (3, 2), (0, 2), "2", 1.5, (1, 2, 3)])
+def test_bad_profile_batch_is_refused(profile_batch):
+    with pytest.raises(ValueError, match="profile_batch must be 0, a batch number >= 1 or a pair"):
+        elegy.callbacks.TensorBoard("runs", profile_batch=profile_batch)

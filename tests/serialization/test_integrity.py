@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import optax
@@ -196,3 +197,60 @@ def test_a_newer_format_version_is_refused(saved):
     (path / "LATEST").write_text(json.dumps(pointer))
     with pytest.raises(InvalidSaveError, match="format version 2; this Elegy reads version 1.*newer Elegy"):
         elegy.load(path)
+
+
+# ---------------------------------------------------------------- found in review
+def test_reading_while_another_thread_saves_never_fails(saved):
+    path, _ = saved
+    errors, done = [], threading.Event()
+
+    def read_repeatedly():
+        while not done.is_set():
+            try:
+                elegy.load(path)
+            except Exception as error:  # noqa: BLE001 - any error is the finding
+                errors.append(error)
+
+    reader = threading.Thread(target=read_repeatedly)
+    reader.start()
+    try:
+        for seed in range(6):
+            make_model(seed=seed).save(path)
+    finally:
+        done.set()
+        reader.join()
+    assert errors == []
+
+
+def test_a_crash_before_the_first_switch_does_not_block_the_folder(tmp_path, monkeypatch):
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store, "_replace_atomically", crash)
+    with pytest.raises(KeyboardInterrupt):
+        make_model().save(tmp_path / "fresh")
+    monkeypatch.undo()
+    assert [p.name for p in (tmp_path / "fresh").iterdir()] == ["v000001"]  # complete, never current
+    model = make_model(seed=4)
+    model.save(tmp_path / "fresh")
+    assert_loads_as(tmp_path / "fresh", model.predict(X))
+
+
+def test_a_hidden_file_from_a_file_manager_is_ignored(saved):
+    path, predictions = saved
+    (current_version(path) / ".DS_Store").write_bytes(b"finder")
+    assert_loads_as(path, predictions)
+
+
+def test_home_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    model = make_model()
+    model.save("~/saved")
+    assert (tmp_path / "saved" / "LATEST").exists()
+    assert_loads_as("~/saved", model.predict(X))
+
+
+def test_removing_a_save_leaves_nothing_behind(saved):
+    path, _ = saved
+    store.remove_save(path)
+    assert sorted(p.name for p in path.parent.iterdir()) == []

@@ -252,3 +252,29 @@ def test_no_warning_on_a_plain_round_trip(trained, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         elegy.load(tmp_path / "saved")
+
+
+def test_a_model_that_cannot_be_pickled_points_to_save_weights(tmp_path):
+    import threading
+
+    model = make_model()
+    model.lock = threading.Lock()
+    with pytest.raises(TypeError, match="cannot be pickled.*save_weights"):
+        model.save(tmp_path / "saved")
+    assert not (tmp_path / "saved" / "LATEST").exists()
+
+
+def test_another_optimizer_is_named_with_the_way_to_load_the_network_alone(trained, tmp_path):
+    model, x, y = trained
+    model.save_weights(tmp_path / "weights")
+    sgd = elegy.Model(
+        bn_dropout_forward, loss=SCE(from_logits=True), metrics=["accuracy"], optimizer=optax.sgd(0.1)
+    )
+    sgd.init(x[:4], y[:4])
+    with pytest.raises(ValueError, match="network's own fields match.*model.init\\(x\\)"):
+        sgd.load_weights(tmp_path / "weights")
+    network_only = elegy.Model(bn_dropout_forward, loss=SCE(from_logits=True), optimizer=optax.sgd(0.1))
+    network_only.init(x[:4])
+    with pytest.warns(UserWarning, match="not loaded"):
+        network_only.load_weights(tmp_path / "weights")
+    np.testing.assert_array_equal(network_only.predict(x), model.predict(x))

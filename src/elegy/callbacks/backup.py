@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 from typing import Any
 
 import jax
@@ -27,7 +26,7 @@ from elegy.callbacks.callback import Callback
 from elegy.callbacks.checkpoint import check_save_freq
 from elegy.serialization.arrays import read_plain, read_states, write_states
 from elegy.serialization.background import BackgroundWriter
-from elegy.serialization.store import POINTER, InvalidSaveError, read_version, write_version
+from elegy.serialization.store import POINTER, InvalidSaveError, read_version, remove_save, write_version
 
 BACKUP = "backup"
 CALLBACK_ARRAYS = "callback_arrays"
@@ -90,6 +89,7 @@ class BackupAndRestore(Callback):
                 f"backup_dir: {self.backup_dir!r} holds a {version.kind} save, not a backup; give "
                 "BackupAndRestore a folder of its own"
             )
+        self._check_same_data(version.manifest["data"])
         self._restore_callbacks(version)
         epoch, batch = version.manifest["position"]
         self._batches_seen = version.manifest["batches_seen"]
@@ -108,6 +108,21 @@ class BackupAndRestore(Callback):
     def _restore_states(self, version: Any) -> None:
         restored = read_states(version, self.model.states, what="BackupAndRestore")
         self.model.states = self.model.states.update(**restored)
+
+    def _data_description(self) -> dict[str, Any]:
+        return {name: self.params.get(name) for name in ("batch_size", "steps")}
+
+    def _check_same_data(self, saved: dict[str, Any]) -> None:
+        """Resuming over other batches would train on data the position does not describe."""
+        current = self._data_description()
+        changed = [name for name in saved if saved[name] != current[name]]
+        if changed:
+            described = "; ".join(f"{name} was {saved[name]}, is {current[name]}" for name in changed)
+            raise ValueError(
+                f"BackupAndRestore: the backup in {self.backup_dir!r} was taken over other batches "
+                f"({described}); resume with the same data, batch_size and steps_per_epoch, or "
+                "delete the backup to start afresh"
+            )
 
     def _restore_callbacks(self, version: Any) -> None:
         saved: dict[str, dict] = version.manifest["callbacks"]
@@ -143,12 +158,9 @@ class BackupAndRestore(Callback):
 
     def on_train_end(self, logs=None):
         self._writer.wait()
-        if (
-            self._completed
-            and self.delete_checkpoint
-            and os.path.exists(os.path.join(self.backup_dir, POINTER))
-        ):
-            shutil.rmtree(self.backup_dir)
+        finished = self._completed and self.delete_checkpoint
+        if finished and os.path.exists(os.path.join(self.backup_dir, POINTER)):
+            remove_save(self.backup_dir)
 
     def _backup(self, epoch: int, batch: int) -> None:
         states = self.model.states
@@ -162,6 +174,7 @@ class BackupAndRestore(Callback):
             "position": [epoch, batch],
             "epoch_counter": int(states.get("epoch", 0)),
             "batches_seen": self._batches_seen,
+            "data": self._data_description(),
             "callbacks": json_states,
         }
 

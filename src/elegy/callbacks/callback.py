@@ -115,6 +115,18 @@ def _dispatcher(hook: str):
             for callback in self.callbacks:
                 getattr(callback, hook)(index, {} if logs is None else logs)
 
+    elif hook.endswith("_end"):  # on_train_end & co: every callback gets to close its files
+
+        def dispatch(self: CallbackList, logs: LogsT = None) -> None:
+            errors = []
+            for callback in self.callbacks:
+                try:
+                    getattr(callback, hook)({} if logs is None else logs)
+                except BaseException as error:
+                    errors.append(error)
+            if errors:
+                raise errors[0]
+
     else:
 
         def dispatch(self: CallbackList, logs: LogsT = None) -> None:

@@ -84,6 +84,12 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, logs=None):
         self._batches_seen = 0
+        if self.save_best_only and self.save_freq != "epoch" and self.monitor.startswith("val_"):
+            raise ValueError(
+                f"ModelCheckpoint: save_best_only with save_freq={self.save_freq} compares batch logs, "
+                f"which hold no validation values such as {self.monitor!r}; monitor a training log "
+                "(e.g. monitor='loss') or use save_freq='epoch'"
+            )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -101,6 +107,8 @@ class ModelCheckpoint(Callback):
         self._writer.wait()  # fit returns with every checkpoint on disk, or raises
 
     def get_state(self) -> dict:
+        # A backup must not record a best value whose checkpoint is not on disk yet.
+        self._writer.wait()
         return {"best": float(self.best), "batches_seen": self._batches_seen}
 
     def set_state(self, state: dict) -> None:
@@ -134,4 +142,9 @@ class ModelCheckpoint(Callback):
             raise KeyError(
                 f"ModelCheckpoint filepath {self.filepath!r} names {missing}, which is not in the "
                 f"logs: {sorted(values)} (nor epoch or batch)"
+            ) from None
+        except (TypeError, ValueError) as error:  # e.g. {batch:03d} when saving per epoch
+            raise ValueError(
+                f"ModelCheckpoint filepath {self.filepath!r} cannot be formatted ({error}); "
+                "{batch} has a value only with an integer save_freq"
             ) from None

@@ -149,9 +149,11 @@ class CSVLogger(Callback):
         self._file, self._writer = None, None
 
     def get_state(self) -> dict:
-        if self._file is None:
-            return {}
-        return {"bytes": self._file.tell(), "keys": list(self._keys)}
+        if self._file is not None:
+            return {"bytes": self._file.tell(), "keys": list(self._keys)}
+        if self._resume_at is not None:  # resumed, and not written to yet
+            return {"bytes": self._resume_at, "keys": list(self._resumed_keys)}
+        return {}
 
     def set_state(self, state: dict) -> None:
         self._resume_at, self._resumed_keys = state["bytes"], list(state["keys"])

@@ -43,7 +43,10 @@ class TensorBoard(Callback):
             Text tab.
         write_summary: write `model.summary()` (the table of Haiku modules) as text after
             the first epoch, when the model has a Haiku module.
-        profile_batch: only 0 (no profiling) for now; use `jax.profiler` directly meanwhile.
+        profile_batch: a batch number `N` (counted from 1 across epochs) or a range
+            `(first, last)` of batches to trace with `jax.profiler`; the trace goes to
+            `logdir/train/plugins/profile`, where TensorBoard's Profile tab (the
+            `tensorboard-plugin-profile` package) finds it. 0: no profiling.
         log_dir: Keras's spelling of `logdir`.
 
     Event files are closed at the end of every epoch (so everything written is on disk;
@@ -60,15 +63,11 @@ class TensorBoard(Callback):
         histogram_freq: int = 0,
         write_hparams: bool = False,
         write_summary: bool = True,
-        profile_batch: int = 0,
+        profile_batch: int | tuple[int, int] = 0,
         log_dir: str | None = None,
     ):
         super().__init__()
-        if profile_batch != 0:
-            raise ValueError(
-                f"profile_batch={profile_batch!r}: profiling is not supported yet; pass 0 and use "
-                "jax.profiler.trace around fit"
-            )
+        self._profile_range = profile_range(profile_batch)
         logdir = log_dir if log_dir is not None else logdir
         if update_freq != "epoch" and (
             isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 1
@@ -86,6 +85,7 @@ class TensorBoard(Callback):
         self._next_epoch = 0  # the first epoch not finished yet
         self._purge_steps: dict[str, int] = {}
         self._files_opened = 0
+        self._profiling = False
         self._epoch_start = 0.0
         self._epoch_batches = 0
 
@@ -113,6 +113,7 @@ class TensorBoard(Callback):
 
     def on_train_begin(self, logs=None):
         self._global_batch, self._next_epoch, self._purge_steps = 0, 0, {}
+        self._profiling = False
         self._config_pending = self.write_hparams
         self._summary_pending = self.write_summary
 
@@ -137,8 +138,15 @@ class TensorBoard(Callback):
             self._writer(TRAIN).add_text("config", configuration_table(self.model, self.params), 0)
             self._config_pending = False
 
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._profile_range and self._global_batch + 1 == self._profile_range[0]:
+            jax.profiler.start_trace(os.path.join(self.logdir, TRAIN))
+            self._profiling = True
+
     def on_train_batch_end(self, batch, logs=None):
         self._global_batch += 1
+        if self._profiling and self._global_batch == self._profile_range[1]:
+            self._stop_profiling()
         self._epoch_batches += 1
         if self.update_freq != "epoch" and self._global_batch % self.update_freq == 0:
             writer = self._writer(TRAIN_BATCHES)
@@ -182,8 +190,33 @@ class TensorBoard(Callback):
             )
             writer.add_histogram(name, np.asarray(leaf, np.float32), epoch)
 
+    def _stop_profiling(self) -> None:
+        jax.block_until_ready(self.model.states)  # the traced steps run asynchronously
+        jax.profiler.stop_trace()
+        self._profiling = False
+
     def on_train_end(self, logs=None):
+        if self._profiling:  # fit ended inside the profiled range
+            self._stop_profiling()
         self._close_writers()
+
+
+def profile_range(profile_batch: Any) -> tuple[int, int] | None:
+    """`profile_batch` as an inclusive range of batch numbers (from 1), or None for 0."""
+    if isinstance(profile_batch, (tuple, list)) and len(profile_batch) == 2:
+        first, last = profile_batch
+    else:
+        first = last = profile_batch
+    numbers = (first, last)
+    if all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+        if first == last == 0:
+            return None
+        if 0 < first <= last:
+            return first, last
+    raise ValueError(
+        f"profile_batch must be 0, a batch number >= 1 or a pair (first, last) with 1 <= first <= last, "
+        f"got {profile_batch!r}"
+    )
 
 
 def configuration_table(model: Any, params: dict) -> str:

@@ -66,6 +66,9 @@ class ArraySource:
         self.steps = steps
         self.steps_per_epoch: int | None = steps or self.batches_per_pass
 
+    def skip_epochs(self, count: int) -> None:
+        """Nothing to do: epoch `e` is computed from `e` alone."""
+
     def _order(self, data_pass: int) -> np.ndarray:
         if self.shuffle:
             return np.random.default_rng([self.seed, data_pass]).permutation(self.num_samples)
@@ -147,6 +150,15 @@ class IterableSource:
                 f"generator is exhausted after one pass; pass {self.steps_argument} (and make "
                 "it yield enough batches) or a re-iterable such as a list or a data loader"
             )
+
+    def skip_epochs(self, count: int) -> None:
+        """Draw and drop `count` epochs of a continuing stream (with `steps`), so that the
+        next epoch is the one an uninterrupted run would see next; without `steps` every
+        epoch starts the data afresh, so there is nothing to skip."""
+        if self._limit is not None:
+            for _ in range(count):
+                for _ in self.epoch(0):
+                    pass
 
     def _to_batch(self, raw: Any) -> Batch | None:
         """The padded batch, or None for a short batch that `drop_remainder` skips."""

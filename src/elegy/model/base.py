@@ -278,6 +278,7 @@ class ModelBase:
             history,
             epochs=epochs,
             steps=train.steps_per_epoch,
+            batch_size=batch_size,
             validation=validation is not None,
         )
         train_fn = self._compiled_step("train")
@@ -287,6 +288,10 @@ class ModelBase:
         # BackupAndRestore, in on_train_begin, may move the start into an epoch.
         first_epoch, skip, resumed_counter = self._resume_position or (initial_epoch, 0, None)
         self._resume_position = None
+        if resumed_counter is not None and first_epoch > initial_epoch:
+            # Epochs of a continuing stream (an iterable with steps_per_epoch) are windows
+            # of it: draw and drop the windows the interrupted run had trained on.
+            train.skip_epochs(first_epoch - initial_epoch)
         if self._after_initialization and first_epoch >= epochs:
             # A backup of a finished run: nothing to train, but build the model so that
             # its restored States are loaded.
@@ -320,6 +325,7 @@ class ModelBase:
                 if self.stop_training:
                     break
         finally:
+            self._resume_position, self._after_initialization = None, []  # never outlive this fit
             callback_list.on_train_end(epoch_logs)
         self.history = history
         return history

@@ -20,6 +20,11 @@ import numpy as np
 from elegy.serialization.store import SavedVersion
 
 STATES_FOLDER = "states"
+_LOAD_NETWORK_ONLY = (
+    "\nThe network's own fields match; only the optimizer or metric state differs. To load the "
+    "network alone, build the model with model.init(x) (no optimizer or metric state yet) and "
+    "call load_weights before fit."
+)
 _SHOWN_MISMATCHES = 8
 
 
@@ -61,7 +66,9 @@ def read_states(version: SavedVersion, template: Mapping[str, Any], what: str) -
         if name in saved:
             problems += _mismatches(name, saved[name], leaf_specs(value))
     if problems:
-        raise ValueError(f"{what}: the saved States do not match this model's {_listing(problems)}")
+        network_matches = not any(problem.startswith("['net_") for problem in problems)
+        hint = _LOAD_NETWORK_ONLY if network_matches and what == "load_weights" else ""
+        raise ValueError(f"{what}: the saved States do not match this model's {_listing(problems)}{hint}")
     ocp, checkpointer = _orbax(), _checkpointer()
     restored = {}
     for name, value in wanted.items():

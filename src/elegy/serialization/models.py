@@ -9,6 +9,7 @@ cloudpickle. Unpickling runs code, so only `elegy.load` reads that file, and onl
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import warnings
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import elegy
 from elegy.serialization.arrays import abstract, read_states, write_states
-from elegy.serialization.store import InvalidSaveError, read_version, write_version
+from elegy.serialization.store import InvalidSaveError, SavedVersion, read_consistently, write_version
 from elegy.states import States
 
 if TYPE_CHECKING:
@@ -78,7 +79,10 @@ def load(path: str | os.PathLike) -> ModelBase:
         >>> bool((elegy.load(folder).predict(np.ones((3, 4), np.float32)) == y).all())
         True
     """
-    version = read_version(path)
+    return read_consistently(path, functools.partial(_load_version, path=path))
+
+
+def _load_version(version: SavedVersion, path: str | os.PathLike) -> ModelBase:
     if version.kind != MODEL:
         raise InvalidSaveError(
             f"path: {str(path)!r} holds only weights (written by save_weights); build the model "
@@ -93,7 +97,6 @@ def load(path: str | os.PathLike) -> ModelBase:
 
 def load_weights(model: ModelBase, path: str | os.PathLike) -> None:
     """Replace the States of `model` with those saved at `path`, after checking they fit."""
-    version = read_version(path)
     if not model.built:
         raise ValueError(
             "load_weights: the model is not initialized yet, so there is no structure to load "
@@ -101,7 +104,9 @@ def load_weights(model: ModelBase, path: str | os.PathLike) -> None:
             "full save"
         )
     current = model.states
-    restored = read_states(version, current, what="load_weights")
+    version, restored = read_consistently(
+        path, lambda version: (version, read_states(version, current, what="load_weights"))
+    )
     skipped = [n for n, leaves in version.manifest["states"].items() if leaves and current.get(n) is None]
     if skipped:
         warnings.warn(
@@ -120,7 +125,14 @@ def _pickled_definition(model: ModelBase, abstract_states: States) -> bytes:
     definition = copy.copy(model)  # copy goes through __getstate__: no compiled functions
     definition._states = abstract_states
     definition.history = None
-    return cloudpickle.dumps(definition)
+    try:
+        return cloudpickle.dumps(definition)
+    except Exception as error:
+        raise TypeError(
+            f"save: the model definition cannot be pickled ({error}); something the model holds "
+            "(a lock, an open file, a generator) cannot be stored. save_weights (or "
+            "ModelCheckpoint(save_weights_only=True)) stores the States alone"
+        ) from error
 
 
 def _unpickle_definition(file: Path) -> ModelBase:

@@ -13,7 +13,8 @@ A crash or a full disk at any instant leaves `LATEST` naming a complete version;
 versions are deleted only after the switch. Orbax keeps no checksums, so the manifest
 records one per file: a truncated or altered file is an error, never a wrong model.
 
-One writer at a time per directory is assumed; readers may run at any moment.
+One writer at a time per directory is assumed. A reader may run while a save is being
+written: `read_consistently` reads again if the version it was reading was replaced.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 FORMAT = "elegy-save"
 FORMAT_VERSION = 1
@@ -88,7 +91,7 @@ def write_version(path: str | os.PathLike, kind: str, write: Callable[[Path], di
 
 def read_version(path: str | os.PathLike) -> SavedVersion:
     """The current version of the save at `path`, after checking every file's hash."""
-    root = Path(path).absolute()
+    root = _absolute(path)
     pointer_file = root / POINTER
     if not pointer_file.is_file():
         if not root.exists():
@@ -114,13 +117,49 @@ def read_version(path: str | os.PathLike) -> SavedVersion:
     return SavedVersion(directory, manifest)
 
 
+def read_consistently(path: str | os.PathLike, read: Callable[[SavedVersion], T]) -> T:
+    """`read(version)` on the current version of the save at `path`.
+
+    A save running at the same time deletes the version it replaces; if that happens
+    mid-read, the read is done again on the new version.
+    """
+    pointer = _absolute(path) / POINTER
+    for attempt in (1, 2):
+        before = pointer.read_bytes() if pointer.is_file() else None
+        try:
+            return read(read_version(path))
+        except Exception:  # a vanished file surfaces as OSError, ValueError (tensorstore), ...
+            after = pointer.read_bytes() if pointer.is_file() else None
+            if attempt == 2 or before is None or after == before:
+                raise
+    raise AssertionError("unreachable")
+
+
+def remove_save(path: str | os.PathLike) -> None:
+    """Delete the save at `path`: renamed away first, so a crash midway leaves no half save."""
+    root = _absolute(path)
+    doomed = root.with_name(f"{_TEMP_PREFIX}{root.name}-{uuid.uuid4().hex}")
+    os.rename(root, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _absolute(path: str | os.PathLike) -> Path:
+    # Orbax (tensorstore) accepts only absolute paths.
+    return Path(path).expanduser().absolute()
+
+
 def _save_root(path: str | os.PathLike) -> Path:
     """The save directory, created if needed; never an existing file or foreign folder."""
-    root = Path(path).absolute()  # Orbax (tensorstore) accepts only absolute paths
+    root = _absolute(path)
     if root.exists() and not root.is_dir():
         raise ValueError(f"path: {str(root)!r} is a file; a save is a directory")
     if root.is_dir() and not (root / POINTER).exists():
-        foreign = [p.name for p in root.iterdir() if not p.name.startswith(_TEMP_PREFIX)]
+        # Ours too: version folders whose switch a crash prevented, leftovers of saves.
+        foreign = [
+            p.name
+            for p in root.iterdir()
+            if not (p.name.startswith((_TEMP_PREFIX, ".")) or _VERSION_NAME.match(p.name))
+        ]
         if foreign:
             raise ValueError(
                 f"path: {str(root)!r} already holds files that are not an Elegy save "
@@ -151,7 +190,12 @@ def _remove_all_but(root: Path, current: str) -> None:
 
 
 def _files(directory: Path) -> list[str]:
-    return sorted(f.relative_to(directory).as_posix() for f in directory.rglob("*") if f.is_file())
+    """Every file below `directory`, except hidden ones (a file manager's .DS_Store)."""
+    return sorted(
+        f.relative_to(directory).as_posix()
+        for f in directory.rglob("*")
+        if f.is_file() and not f.name.startswith(".")
+    )
 
 
 def _file_hashes(directory: Path) -> dict[str, str]:
