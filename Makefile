@@ -21,8 +21,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist worksteal
 
+# Keras 3 is a comparison point only: installed here, never a dependency.
 bench: $(STAMP)
-	$(PY) benchmarks/fit_vs_raw_jax.py
+	$(PY) -m pip install --quiet keras
+	$(PY) benchmarks/speed.py
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff

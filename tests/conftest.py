@@ -1,6 +1,7 @@
 """Shared fixtures: small, separable data and tiny Haiku networks, so tests run fast."""
 
 import os
+from collections import Counter
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -30,6 +31,19 @@ def bn_dropout_forward(x, training):
     if training:
         x = hk.dropout(hk.next_rng_key(), 0.3, x)
     return hk.Linear(3)(x)
+
+
+class TraceCounter:
+    """Mixin for an elegy.Model subclass: Python in a step runs only while JAX traces it,
+    so calls of `pred_step`, keyed by (initializing, training), count traces."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.traces = Counter()
+
+    def pred_step(self, x, states, initializing, training):
+        self.traces[(initializing, training)] += 1
+        return super().pred_step(x, states, initializing, training)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from elegy import callbacks, data, losses, metrics, regularizers
 from elegy.hooks import add_loss, add_metric
 from elegy.model import GradStep, Model, ModelBase, PredStep, TestStep, TrainStep
+from elegy.model.retrace import RetraceWarning
 from elegy.serialization import load
 from elegy.states import RNGSeq, States
 
@@ -14,6 +15,7 @@ __all__ = [
     "ModelBase",
     "PredStep",
     "RNGSeq",
+    "RetraceWarning",
     "States",
     "TestStep",
     "TrainStep",

@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["States", "RNGSeq"]
+__all__ = ["States", "RNGSeq", "snapshot"]
 
 
 @jax.tree_util.register_pytree_with_keys_class
@@ -180,3 +180,14 @@ def advance_rng(states: States) -> States:
     the previous step stored its `rng` back.
     """
     return states.update(rng=RNGSeq(jax.random.fold_in(states.rng.key, 1)))
+
+
+def snapshot(tree: Any) -> Any:
+    """A copy of `tree` whose arrays live in buffers of their own.
+
+    A training step donates the buffers of the States it is given (updates them in place),
+    so a reference to `model.states` kept across a step would point at deleted arrays:
+    whatever must outlive the step (a checkpoint being written, EarlyStopping's best
+    weights) keeps a snapshot instead.
+    """
+    return jax.tree_util.tree_map(lambda leaf: leaf.copy() if isinstance(leaf, jax.Array) else leaf, tree)

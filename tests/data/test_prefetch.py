@@ -63,7 +63,8 @@ def test_size_must_be_positive():
         list(prefetch([1], size=0))
 
 
-def test_fit_through_the_background_thread_gives_the_same_numbers(monkeypatch):
+@pytest.mark.parametrize("steps_per_execution", [1, 3])
+def test_fit_through_the_background_thread_gives_the_same_numbers(monkeypatch, steps_per_execution):
     """The accelerator path (prefetch thread), forced on the CPU, trains identically."""
     import optax
     from tests.conftest import blobs, mlp_forward
@@ -78,6 +79,7 @@ def test_fit_through_the_background_thread_gives_the_same_numbers(monkeypatch):
             mlp_forward,
             loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
             optimizer=optax.adam(1e-2),
+            steps_per_execution=steps_per_execution,
         )
         history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
         return jax.device_get(model.states.net_params), history.history["loss"]
@@ -85,7 +87,9 @@ def test_fit_through_the_background_thread_gives_the_same_numbers(monkeypatch):
     direct = train()
     calls = []
     monkeypatch.setattr(prefetch_module.jax, "default_backend", lambda: "gpu")
-    monkeypatch.setattr(prefetch_module, "prefetch", lambda items: calls.append(1) or prefetch(items))
+    monkeypatch.setattr(
+        prefetch_module, "prefetch", lambda items, **kwargs: calls.append(1) or prefetch(items, **kwargs)
+    )
     threaded = train()
     assert calls  # the threaded path really ran
     jax.tree_util.tree_map(np.testing.assert_array_equal, direct[0], threaded[0])

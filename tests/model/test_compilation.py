@@ -1,23 +1,14 @@
 """Each step function is traced once per input signature, whatever the loop does."""
 
-from collections import Counter
-
 import optax
+from tests import conftest
 from tests.conftest import blobs, bn_dropout_forward
 
 import elegy
 
 
-class TraceCounter(elegy.Model):
-    """Python code in a step runs only while JAX traces it, so calls count traces."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.traces = Counter()
-
-    def pred_step(self, x, states, initializing, training):
-        self.traces[(initializing, training)] += 1
-        return super().pred_step(x, states, initializing, training)
+class TraceCounter(conftest.TraceCounter, elegy.Model):
+    pass
 
 
 def test_no_retrace_after_the_first_epoch_nor_in_later_calls():

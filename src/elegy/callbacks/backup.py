@@ -27,6 +27,7 @@ from elegy.callbacks.checkpoint import check_save_freq
 from elegy.serialization.arrays import read_plain, read_states, write_states
 from elegy.serialization.background import BackgroundWriter
 from elegy.serialization.store import POINTER, InvalidSaveError, read_version, remove_save, write_version
+from elegy.states import snapshot
 
 BACKUP = "backup"
 CALLBACK_ARRAYS = "callback_arrays"
@@ -163,7 +164,7 @@ class BackupAndRestore(Callback):
             remove_save(self.backup_dir)
 
     def _backup(self, epoch: int, batch: int) -> None:
-        states = self.model.states
+        states = snapshot(self.model.states)  # written while training reuses the model's buffers
         json_states, array_states = {}, {}
         for key, callback in self._keyed():
             state = callback.get_state()

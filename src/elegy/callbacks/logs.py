@@ -7,7 +7,8 @@ value is read; a callback that ignores batch logs therefore costs no synchronisa
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -17,16 +18,34 @@ import numpy as np
 class Logs(Mapping[str, Any]):
     """A read-only mapping of log names to floats (or arrays, for array-valued logs)."""
 
-    __slots__ = ("_device", "_host", "_order")
+    __slots__ = ("_device", "_host", "_order", "_source")
 
-    def __init__(self, values: Mapping[str, Any] | None = None, order: Sequence[str] | None = None):
+    def __init__(
+        self,
+        values: Mapping[str, Any] | None = None,
+        order: Sequence[str] | None = None,
+        source: Callable[[], Mapping[str, Any]] | None = None,
+    ):
         self._device: dict[str, Any] = dict(values or {})
         self._host: dict[str, Any] | None = None
         self._order = order
+        self._source = source  # fetches the values; by default jax.device_get(values)
+
+    @classmethod
+    def rows(cls, stacked: Mapping[str, Any], count: int, order: Sequence[str] | None = None) -> list[Logs]:
+        """One Logs per step of a fused execution, from its logs stacked on a leading axis.
+
+        Reading any row fetches all of them, in one transfer.
+        """
+        transfer = functools.cache(lambda: jax.device_get(dict(stacked)))
+        return [
+            cls(stacked, order, source=lambda i=i: {k: v[i] for k, v in transfer().items()})
+            for i in range(count)
+        ]
 
     def _fetch(self) -> dict[str, Any]:
         if self._host is None:
-            fetched = jax.device_get(self._device)
+            fetched = self._source() if self._source is not None else jax.device_get(self._device)
             self._host = {k: _to_python(v) for k, v in fetched.items()}
         return self._host
 

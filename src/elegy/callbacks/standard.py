@@ -12,6 +12,7 @@ import numpy as np
 
 from elegy.callbacks.callback import Callback
 from elegy.callbacks.monitoring import monitored, resolve_mode
+from elegy.states import snapshot
 
 
 class EarlyStopping(Callback):
@@ -76,7 +77,7 @@ class EarlyStopping(Callback):
 
     def _weights(self):
         states = self.model.states
-        return states.net_params, states.net_states
+        return snapshot((states.net_params, states.net_states))  # outlives the next step
 
     def get_state(self) -> dict:
         counters = {"wait": self.wait, "stopped_epoch": self.stopped_epoch, "best_epoch": self.best_epoch}

@@ -69,7 +69,7 @@ def prefetch(
         producer.join(timeout=5)
 
 
-def to_device(batches: Iterable[Any]) -> Iterable[Any]:
+def to_device(batches: Iterable[Any], transfer: Callable[[Any], Any] = jax.device_put) -> Iterable[Any]:
     """The batches the loops feed to compiled steps.
 
     On an accelerator they are prefetched to the device in the background. On the CPU
@@ -80,4 +80,4 @@ def to_device(batches: Iterable[Any]) -> Iterable[Any]:
     """
     if jax.default_backend() == "cpu":
         return batches
-    return prefetch(batches)
+    return prefetch(batches, transfer=transfer)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ from elegy.data.prefetch import to_device
 from elegy.data.sources import IterableSource, is_batch_iterable, make_source, split_validation
 from elegy.data.structure import checked_triple
 from elegy.inject import inject
+from elegy.model.execution import Execution, executions, fused, step_outputs
 from elegy.model.objectives import class_weight_vector
+from elegy.model.retrace import RetraceWarning, changes, message, signature
 from elegy.model.steps import GradStep, PredStep, TestStep, TrainStep, check_step_output
 from elegy.states import States, advance_rng, initial_states
 
@@ -40,6 +43,13 @@ ENTRY_POINTS = {
 }
 
 NOT_INITIALIZED, PREDICT_READY, FULLY_INITIALIZED = 0, 1, 2
+
+
+def _donated(entry: str) -> tuple[int, ...]:
+    """Training steps update the States in place: their input buffers are donated to the
+    output (no copy of params and optimizer state per step). Other steps share their
+    States with the model, so they keep them."""
+    return (0,) if entry == "train" else ()
 
 
 def _check_verbose(verbose: Any) -> int:
@@ -63,15 +73,18 @@ class ModelBase:
     (`elegy.Model` gives defaults for all four).
     """
 
-    def __init__(self, seed: int = 42, run_eagerly: bool = False):
+    def __init__(self, seed: int = 42, run_eagerly: bool = False, steps_per_execution: int = 1):
         self.seed = _check_int(seed, "seed", 0)
         self.run_eagerly = bool(run_eagerly)
+        self.steps_per_execution = _check_int(steps_per_execution, "steps_per_execution", 1)
         self.stop_training = False
         self.history: History | None = None
         self._compiled: dict[tuple[str, bool], Callable] = {}
         self._log_order: dict[str, tuple[str, ...]] = {}
         self._log_names_seen: list[str] = []
         self._batch_mask: Any = None  # the mask of the batch being traced or run
+        self._signatures: dict[str, dict[str, str]] = {}  # each entry's last traced inputs
+        self._warn_on_retrace = False  # True in fit after its first epoch
         # Set by BackupAndRestore: (epoch, batch, epoch counter) where fit continues, and
         # what to run once the model is initialized (before any callback sees a batch).
         self._resume_position: tuple[int, int, int] | None = None
@@ -144,8 +157,9 @@ class ModelBase:
         hooks, self._after_initialization = self._after_initialization, []
         for hook in hooks:  # e.g. BackupAndRestore loading its States into the new structure
             hook()
-        if full:
-            self._fresh_metrics, self._fresh_metrics_known = created.get("metrics_states"), True
+        if full:  # kept on the host: training steps donate (reuse) the buffers of their States
+            self._fresh_metrics = jax.device_get(created.get("metrics_states"))
+            self._fresh_metrics_known = True
 
     def _with_fresh_metrics(self, states: States) -> States:
         if self._fresh_metrics is None:
@@ -171,6 +185,8 @@ class ModelBase:
 
     def _run_entry(self, entry: str, states: States, batch: Batch, class_weight: Any):
         step, initializing, training = ENTRY_POINTS[entry]
+        if not self.run_eagerly:  # this Python runs only while JAX traces the step
+            self._note_trace(entry, states, batch, class_weight)
         states = advance_rng(states)
         self._log_names_seen = []
         self._batch_mask = batch.mask
@@ -197,6 +213,14 @@ class ModelBase:
         self._log_order[entry] = (*order, *(name for name in result.logs if name not in order))
         return dict(result.logs), result.states
 
+    def _note_trace(self, entry: str, states: States, batch: Batch, class_weight: Any) -> None:
+        arguments = {"states": states, **batch._asdict(), "class_weight": class_weight}
+        current, previous = signature(arguments), self._signatures.get(entry)
+        self._signatures[entry] = current
+        differences = [] if previous is None else changes(previous, current)
+        if differences and self._warn_on_retrace:
+            warnings.warn(RetraceWarning(message(f"The {entry} step", differences)), stacklevel=2)
+
     def _compiled_step(self, entry: str) -> Callable:
         """The (cached) function for an entry point; jitted unless `run_eagerly`."""
         key = (entry, self.run_eagerly)
@@ -207,9 +231,37 @@ class ModelBase:
                 # The same arrays a compiled step sees: jax arrays, dtypes canonicalized.
                 fn = lambda states, batch, class_weight: run(states, *jax.device_put((batch, class_weight)))
             else:
-                fn = jax.jit(run)
+                fn = jax.jit(run, donate_argnums=_donated(entry))
             self._compiled[key] = fn
         return fn
+
+    def _executions(self, batches: Iterable[Batch]) -> Iterable[Execution]:
+        """What each compiled call runs: one batch, or `steps_per_execution` stacked ones
+        (run eagerly, steps are never fused: a debugger sees every one)."""
+        size = 1 if self.run_eagerly else self.steps_per_execution
+        return to_device(executions(batches, size), transfer=Execution.to_device)
+
+    def _execute(self, entry: str, states: States, execution: Execution, class_weight: Any):
+        """Run `entry` on an execution: `(outputs, states)`, outputs stacked when fused."""
+        if execution.real is None:
+            return self._compiled_step(entry)(states, execution.batches, class_weight)
+        key = (entry, "fused")
+        fn = self._compiled.get(key)
+        if fn is None:
+            run = fused(functools.partial(self._run_entry, entry))
+            fn = self._compiled[key] = jax.jit(run, donate_argnums=_donated(entry))
+        return fn(states, execution.batches, execution.real, class_weight)
+
+    def _step_logs(self, entry: str, logs: Any, execution: Execution) -> list[Logs]:
+        """One lazily fetched Logs per step of the execution."""
+        order = self._log_order.get(entry)
+        if execution.real is None:
+            return [Logs(logs, order)]
+        return Logs.rows(logs, execution.count, order)
+
+    def _last_logs(self, logs: Any, execution: Execution) -> dict[str, Any]:
+        """The logs of the execution's last real step, still on the device."""
+        return logs if execution.real is None else step_outputs(logs, execution)[-1]
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -281,7 +333,6 @@ class ModelBase:
             batch_size=batch_size,
             validation=validation is not None,
         )
-        train_fn = self._compiled_step("train")
         self.stop_training = False
         epoch_logs: Mapping[str, Any] = {}
         callback_list.on_train_begin()
@@ -302,15 +353,21 @@ class ModelBase:
                 counter = int(self._states.get("epoch", 0)) if resumed_counter is None else resumed_counter
                 resumed_counter = None  # (restored with the States on the first batch)
                 logs: dict[str, Any] | None = None
-                batches = itertools.islice(train.epoch(counter), skip, None)
-                for step, batch in enumerate(to_device(batches), start=skip):
+                step = skip
+                for execution in self._executions(itertools.islice(train.epoch(counter), skip, None)):
                     if logs is None:
-                        self._ensure_initialized(batch, full=True)
+                        self._ensure_initialized(execution.first(), full=True)
                         if not skip:  # a resumed epoch keeps its restored running metrics
                             self._states = self._with_fresh_metrics(self._states)
                     callback_list.on_train_batch_begin(step)
-                    logs, self._states = train_fn(self._states, batch, class_weight_array)
-                    callback_list.on_train_batch_end(step, Logs(logs, self._log_order.get("train")))
+                    run = self._execute("train", self._states, execution, class_weight_array)
+                    outputs, self._states = run
+                    # A fused execution replays its steps to the batch hooks afterwards.
+                    for offset, step_logs in enumerate(self._step_logs("train", outputs, execution)):
+                        if offset:
+                            callback_list.on_train_batch_begin(step + offset)
+                        callback_list.on_train_batch_end(step + offset, step_logs)
+                    logs, step = self._last_logs(outputs, execution), step + execution.count
                     if self.stop_training:
                         break
                 if logs is None:
@@ -322,10 +379,12 @@ class ModelBase:
                     val_logs = self._test_loop(validation, callback_list)
                     epoch_logs = epoch_logs.merged(val_logs.with_prefix("val_"))
                 callback_list.on_epoch_end(epoch, epoch_logs)
+                self._warn_on_retrace = True  # every step has been compiled by now
                 if self.stop_training:
                     break
         finally:
             self._resume_position, self._after_initialization = None, []  # never outlive this fit
+            self._warn_on_retrace = False
             callback_list.on_train_end(epoch_logs)
         self.history = history
         return history
@@ -389,17 +448,20 @@ class ModelBase:
         return dict(self._test_loop(source, callback_list))
 
     def _test_loop(self, source: Any, callback_list: CallbackList) -> Logs:
-        test_fn = self._compiled_step("test")
         callback_list.on_test_begin()
         logs: dict[str, Any] | None = None
-        states = self._states
-        for step, batch in enumerate(to_device(source.epoch(0))):
+        states, step = self._states, 0
+        for execution in self._executions(source.epoch(0)):
             if logs is None:
-                self._ensure_initialized(batch, full=True)
+                self._ensure_initialized(execution.first(), full=True)
                 states = self._with_fresh_metrics(self._states)
             callback_list.on_test_batch_begin(step)
-            logs, states = test_fn(states, batch, None)
-            callback_list.on_test_batch_end(step, Logs(logs, self._log_order.get("test")))
+            outputs, states = self._execute("test", states, execution, None)
+            for offset, step_logs in enumerate(self._step_logs("test", outputs, execution)):
+                if offset:
+                    callback_list.on_test_batch_begin(step + offset)
+                callback_list.on_test_batch_end(step + offset, step_logs)
+            logs, step = self._last_logs(outputs, execution), step + execution.count
         if logs is None:
             raise ValueError("evaluate: the data produced no batches")
         result = Logs(logs, self._log_order.get("test"))
@@ -420,19 +482,22 @@ class ModelBase:
         self._check_ready("pred_step", what="predict")
         source = make_source(x, batch_size=32 if batch_size is None else batch_size, steps=steps)
         callback_list = self._callback_list(callbacks, verbose, steps=source.steps_per_epoch)
-        pred_fn = self._compiled_step("pred")
         callback_list.on_predict_begin()
         outputs, masks = [], []
-        states = None
-        for step, batch in enumerate(to_device(source.epoch(0))):
+        states, step = None, 0
+        for execution in self._executions(source.epoch(0)):
             if states is None:
-                self._ensure_initialized(batch, full=False)
+                self._ensure_initialized(execution.first(), full=False)
                 states = self._states
             callback_list.on_predict_batch_begin(step)
-            y_pred, states = pred_fn(states, batch, None)
-            outputs.append(y_pred)
-            masks.append(batch.mask)
-            callback_list.on_predict_batch_end(step, {"outputs": y_pred})
+            y_pred, states = self._execute("pred", states, execution, None)
+            for offset, batch_pred in enumerate(step_outputs(y_pred, execution)):
+                if offset:
+                    callback_list.on_predict_batch_begin(step + offset)
+                callback_list.on_predict_batch_end(step + offset, {"outputs": batch_pred})
+                outputs.append(batch_pred)
+            masks.extend(step_outputs(execution.batches.mask, execution))
+            step += execution.count
         if not outputs:
             raise ValueError("predict: x produced no batches")
         callback_list.on_predict_end()

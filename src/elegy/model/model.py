@@ -40,6 +40,10 @@ class Model(ModelBase):
         optimizer: an optax `GradientTransformation`; needed by the default `train_step`.
         seed: every random choice (initialization, dropout, shuffling) derives from it.
         run_eagerly: run the steps uncompiled, for debugging with prints and breakpoints.
+        steps_per_execution: fuse this many steps into one compiled call (a `lax.scan`
+            over batches sent to the device together), which removes the per-step Python
+            and dispatch overhead of small models; the results are the same as step by
+            step. Batch-level callbacks still see every step, replayed after each call.
 
     Example:
         >>> import elegy, haiku as hk, optax, numpy as np
@@ -63,6 +67,7 @@ class Model(ModelBase):
         optimizer: optax.GradientTransformation | None = None,
         seed: int = 42,
         run_eagerly: bool = False,
+        steps_per_execution: int = 1,
     ):
         if optimizer is not None and not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
             raise TypeError(
@@ -75,7 +80,7 @@ class Model(ModelBase):
         self.optimizer = optimizer
         self._pure_module: PureModule | None = None if module is None else to_pure_module(module)
         self._objectives = Objectives(loss, metrics)
-        super().__init__(seed=seed, run_eagerly=run_eagerly)
+        super().__init__(seed=seed, run_eagerly=run_eagerly, steps_per_execution=steps_per_execution)
 
     # ------------------------------------------------------------------ the chain
     def pred_step(

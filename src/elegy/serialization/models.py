@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import elegy
 from elegy.serialization.arrays import abstract, read_states, write_states
 from elegy.serialization.store import InvalidSaveError, SavedVersion, read_consistently, write_version
-from elegy.states import States
+from elegy.states import States, snapshot
 
 if TYPE_CHECKING:
     from elegy.model.base import ModelBase
@@ -44,7 +44,7 @@ def capture(model: ModelBase, weights_only: bool = False) -> Callable[[str | os.
     States are immutable, so holding them is a snapshot: checkpoint callbacks write the
     capture on a worker thread while training replaces `model.states`.
     """
-    states = model.states
+    states = snapshot(model.states)  # training goes on, reusing the model's own buffers
     definition = None if weights_only else _pickled_definition(model, abstract(states))
 
     def write(folder: Path) -> dict[str, Any]:

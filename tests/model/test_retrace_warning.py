@@ -1,0 +1,79 @@
+"""A step compiled again after the first epoch warns, naming the inputs that changed."""
+
+import warnings
+
+import numpy as np
+import optax
+import pytest
+from tests.conftest import blobs, mlp_forward
+
+import elegy
+from elegy.model.retrace import changes, signature
+
+X, Y = blobs(64)
+
+
+def make_model():
+    return elegy.Model(
+        mlp_forward,
+        loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer=optax.sgd(0.1),
+    )
+
+
+class GrowingBatches:
+    """Re-iterable: 16-row batches on the first pass, 24-row batches afterwards."""
+
+    def __init__(self):
+        self.passes = 0
+
+    def __iter__(self):
+        size = 16 if self.passes == 0 else 24
+        self.passes += 1
+        for start in range(0, 48, size):
+            yield X[start : start + size], Y[start : start + size]
+
+
+def test_a_batch_of_another_size_is_named():
+    with pytest.warns(elegy.RetraceWarning) as caught:
+        make_model().fit(GrowingBatches(), epochs=2, verbose=0)
+    text = str(caught[0].message)
+    assert "The train step was compiled again after the first epoch" in text
+    assert "['x']: float32[16,4] -> float32[24,4]" in text
+    assert "['y']: int32[16] -> int32[24]" in text
+
+
+def test_a_states_field_that_changes_type_is_named():
+    model = make_model()
+    cast = elegy.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: setattr(
+            model, "states", model.states.update(epoch=np.float32(epoch + 1))
+        )
+    )
+    with pytest.warns(elegy.RetraceWarning, match=r"\['states'\]\['epoch'\]: int32\[\] -> float32\[\]"):
+        model.fit(X, Y, batch_size=16, epochs=2, verbose=0, callbacks=[cast])
+
+
+def test_an_ordinary_fit_never_warns():
+    x, y = blobs(70)  # a padded last batch, validation, two fits, evaluate and predict
+    model = make_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", elegy.RetraceWarning)
+        for _ in range(2):
+            model.fit(x, y, batch_size=16, epochs=3, validation_data=blobs(20, seed=1), verbose=0)
+        model.evaluate(x, y, batch_size=16, verbose=0)
+        model.predict(x, batch_size=16)
+
+
+def test_changes_lists_changed_added_and_removed_leaves():
+    before = {"['x']": "float32[16,4]", "['w']": "float32[]"}
+    after = {"['x']": "float32[8,4]", "['v']": "int32[]"}
+    assert changes(before, after) == [
+        "['x']: float32[16,4] -> float32[8,4]",
+        "['v']: new, int32[]",
+        "['w']: gone, was float32[]",
+    ]
+
+
+def test_signature_of_plain_values_describes_them():
+    assert signature({"a": None, "b": 3}) == {"['b']": "int 3"}

@@ -1,0 +1,145 @@
+"""steps_per_execution: N steps fused in one compiled lax.scan give the step-by-step results,
+every step reaches the batch callbacks, and each entry point compiles once."""
+
+import jax
+import numpy as np
+import optax
+import pytest
+from tests import conftest
+from tests.conftest import blobs, bn_dropout_forward, mlp_forward
+
+import elegy
+from elegy.callbacks import LambdaCallback
+
+X, Y = blobs(100)  # batch 16: 7 batches per epoch, the last one padded
+VX, VY = blobs(40, seed=1)
+
+
+class TraceCounter(conftest.TraceCounter, elegy.Model):
+    pass
+
+
+def make_model(steps, module=bn_dropout_forward, optimizer=None, cls=elegy.Model):
+    return cls(
+        module,
+        loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        optimizer=optimizer or optax.sgd(0.1),
+        steps_per_execution=steps,
+    )
+
+
+def fit_recording(model, **kwargs):
+    """fit, keeping (hook, step, loss) for every batch hook call, in order."""
+    calls = []
+    recorder = LambdaCallback(
+        on_train_batch_begin=lambda batch, logs: calls.append(("begin", batch)),
+        on_train_batch_end=lambda batch, logs: calls.append(("end", batch, logs["loss"])),
+    )
+    history = model.fit(X, Y, batch_size=16, verbose=0, callbacks=[recorder], **kwargs)
+    return history, calls
+
+
+def leaves(states):
+    return jax.tree_util.tree_leaves(dict(states))
+
+
+@pytest.mark.parametrize("steps", [3, 7, 10])
+def test_fused_training_equals_step_by_step(steps):
+    """3 splits each epoch into 3+3+1 (a padded group), 7 is exact, 10 exceeds the epoch."""
+    expected_model, model = make_model(1), make_model(steps)
+    expected, expected_calls = fit_recording(expected_model, epochs=2, validation_data=(VX, VY))
+    history, calls = fit_recording(model, epochs=2, validation_data=(VX, VY))
+    assert history.history.keys() == expected.history.keys()
+    for name, values in expected.history.items():
+        assert history.history[name] == pytest.approx(values, rel=1e-6), name
+    assert [c[:2] for c in calls] == [c[:2] for c in expected_calls]  # every step, in order
+    assert [c[2] for c in calls if c[0] == "end"] == pytest.approx(
+        [c[2] for c in expected_calls if c[0] == "end"], rel=1e-6
+    )
+    for a, b in zip(leaves(model.states), leaves(expected_model.states), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_fused_training_with_adam_follows_the_same_losses():
+    """Adam amplifies float noise in parameters with no real gradient (a bias before
+    BatchNorm), so compare what is trained for: the losses."""
+    expected, _ = fit_recording(make_model(1, optimizer=optax.adam(1e-2)), epochs=2)
+    history, _ = fit_recording(make_model(4, optimizer=optax.adam(1e-2)), epochs=2)
+    assert history.history["loss"] == pytest.approx(expected.history["loss"], rel=1e-5)
+
+
+def test_evaluate_and_predict_fused_equal_step_by_step():
+    expected_model, model = make_model(1, mlp_forward), make_model(4, mlp_forward)
+    expected_model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
+    model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
+    assert model.evaluate(X, Y, batch_size=16, verbose=0) == pytest.approx(
+        expected_model.evaluate(X, Y, batch_size=16, verbose=0), rel=1e-6
+    )
+    np.testing.assert_allclose(
+        model.predict(X, batch_size=16), expected_model.predict(X, batch_size=16), rtol=1e-6, atol=1e-6
+    )
+    assert model.predict(X[:5], batch_size=2).shape == (5, 3)  # 3 batches in one padded group
+
+
+def test_each_entry_point_compiles_once_padded_groups_included():
+    model = make_model(3, cls=TraceCounter)
+    model.fit(X, Y, batch_size=16, epochs=3, validation_data=(VX, VY), verbose=0)
+    model.evaluate(X, Y, batch_size=16, verbose=0)
+    model.predict(X, batch_size=16)
+    # init (initializing, training); the fused train step; test and predict share (False, False)
+    assert dict(model.traces) == {(True, True): 1, (False, True): 1, (False, False): 2}
+
+
+def test_stop_training_ends_after_the_execution_that_asked():
+    model, ends = make_model(3), []
+
+    def stop_at_second_batch(batch, logs):
+        ends.append(batch)
+        if batch == 1:
+            model.stop_training = True
+
+    callback = LambdaCallback(on_train_batch_end=stop_at_second_batch)
+    history = model.fit(X, Y, batch_size=16, epochs=5, verbose=0, callbacks=[callback])
+    assert len(history.history["loss"]) == 1
+    assert ends == [0, 1, 2]  # the rest of the execution had run already: its steps are reported
+
+
+def test_run_eagerly_never_fuses():
+    model = make_model(4, cls=TraceCounter)
+    model.run_eagerly = True
+    model.fit(X[:32], Y[:32], batch_size=16, epochs=1, verbose=0)
+    assert model.traces[(False, True)] == 2  # each batch run as plain Python
+
+
+@pytest.mark.parametrize("steps", [0, -1, 1.5, True])
+def test_bad_steps_per_execution_is_named(steps):
+    with pytest.raises(ValueError, match="steps_per_execution must be an integer >= 1"):
+        make_model(steps)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_training_updates_the_states_in_place(steps):
+    """The train step donates its input States: no copy of params and optimizer state."""
+    model = make_model(steps)
+    model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
+    before = jax.tree_util.tree_leaves((model.states.net_params, model.states.optimizer_states))
+    model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
+    arrays = [leaf for leaf in before if isinstance(leaf, jax.Array)]
+    assert arrays and all(leaf.is_deleted() for leaf in arrays)
+
+
+def test_evaluate_and_predict_keep_the_model_states_buffers():
+    model = make_model(3)
+    model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
+    before = [leaf for leaf in jax.tree_util.tree_leaves(dict(model.states)) if isinstance(leaf, jax.Array)]
+    model.evaluate(X, Y, batch_size=16, verbose=0)
+    model.predict(X, batch_size=16)
+    assert not any(leaf.is_deleted() for leaf in before)
+
+
+def test_early_stopping_best_weights_survive_later_steps():
+    model = make_model(1)
+    stopper = elegy.callbacks.EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
+    model.fit(X, Y, batch_size=16, epochs=3, verbose=0, callbacks=[stopper])
+    assert not any(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(stopper.best_weights))
