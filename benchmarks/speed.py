@@ -16,8 +16,8 @@ Evaluation and prediction: Model.evaluate / Model.predict against a jitted apply
 
 steps/s: median over interleaved repeats, after a first epoch that compiles. First epoch:
 wall time of a fresh model's first epoch, compilation included. Peak memory: each training
-contender once more in a process of its own (max RSS), so numbers do not mix. Reports
-only; asserts nothing.
+contender once more in a process of its own: the peak resident memory it added to the
+process that already held the data and the imports (Linux). Reports only; asserts nothing.
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ def measure(workload: str, repeats: int, epochs: int, memory: bool) -> None:
     median = {name: statistics.median(values) for name, values in speed.items()}
     steps_per_epoch = len(x) // BATCH
     print(f"\n## {workload}: {steps_per_epoch} steps per epoch, batch {BATCH}, {repeats} x {epochs} epochs")
-    print("| training | steps/s | vs jit loop | vs scan loop | first epoch (s) | peak RSS (MiB) |")
+    print("| training | steps/s | vs jit loop | vs scan loop | first epoch (s) | added peak RSS (MiB) |")
     print("|---|---|---|---|---|---|")
     for name in runs:
         memory_cell = f"{peak[name]:.0f}" if name in peak else "-"
@@ -288,9 +288,17 @@ def _peak_memory(workload: str, name: str) -> float:
 
 
 def memory_probe(workload: str, name: str) -> None:
+    """Prints the peak resident memory that training added on top of the data and imports."""
     x, y = make_data(workload)
-    contenders()[name](workload, x, y, 1)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
+    run = contenders()[name]
+    baseline = _resident_mib()
+    run(workload, x, y, 1)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - baseline)  # ru_maxrss: KiB
+
+
+def _resident_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def main() -> None:

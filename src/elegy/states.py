@@ -50,6 +50,9 @@ class RNGSeq:
         """Return an independent sequence, advancing this one; neither repeats the other."""
         return RNGSeq(self.next())
 
+    def tree_flatten(self):  # the fast path, taken by every jitted call
+        return (self.key,), None
+
     def tree_flatten_with_keys(self):
         # Keyed, so saved leaves and mismatch errors name their path (`['rng'].key`).
         return ((jax.tree_util.GetAttrKey("key"), self.key),), None
@@ -134,6 +137,10 @@ class States(Mapping[str, Any]):
 
     def __reduce__(self):
         return (States, (self._fields,))
+
+    def tree_flatten(self):  # the fast path, taken by every jitted call: no key objects
+        names = tuple(sorted(self._fields))
+        return tuple(self._fields[n] for n in names), names
 
     def tree_flatten_with_keys(self):
         names = tuple(sorted(self._fields))

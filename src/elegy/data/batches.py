@@ -37,10 +37,16 @@ def padded_batch(x: Any, y: Any, sample_weight: Any, size: int) -> Batch:
     return Batch(*(take_rows(t, index) for t in (x, y, sample_weight)), np.arange(size) < rows)
 
 
-def array_batches(x: Any, y: Any, sample_weight: Any, batch_size: int, order: np.ndarray) -> Iterator[Batch]:
-    """Batches over in-memory arrays, rows taken in `order`, the last one padded."""
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
+def array_batches(
+    x: Any, y: Any, sample_weight: Any, batch_size: int, order: np.ndarray | int
+) -> Iterator[Batch]:
+    """Batches over in-memory arrays, the last one padded: rows taken in `order`, or, when
+    `order` is a row count, the first `order` rows in sequence (slices: no copy)."""
+    sequential = isinstance(order, int)
+    rows = order if sequential else len(order)
+    for start in range(0, rows, batch_size):
+        stop = min(start + batch_size, rows)
+        index = slice(start, stop) if sequential else order[start:stop]
         yield padded_batch(*(take_rows(t, index) for t in (x, y, sample_weight)), batch_size)
 
 

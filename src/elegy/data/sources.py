@@ -76,7 +76,8 @@ class ArraySource:
 
     def epoch(self, epoch_index: int) -> Iterator[Batch]:
         if self.steps is None:
-            order = self._order(epoch_index)[: self.batches_per_pass * self.batch_size]
+            rows = min(self.batches_per_pass * self.batch_size, self.num_samples)
+            order = self._order(epoch_index)[:rows] if self.shuffle else rows
             yield from array_batches(self.x, self.y, self.sample_weight, self.batch_size, order)
             return
         data_pass, order = None, None

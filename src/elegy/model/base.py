@@ -45,6 +45,22 @@ ENTRY_POINTS = {
 NOT_INITIALIZED, PREDICT_READY, FULLY_INITIALIZED = 0, 1, 2
 
 
+def _real_rows(outputs: list[tuple[Any, Execution]]) -> Any:
+    """The predictions of the real rows of every batch, as one numpy tree.
+
+    Everything is fetched in one transfer; fused executions are unstacked on the host.
+    """
+    host = jax.device_get([(y_pred, execution.batches.mask) for y_pred, execution in outputs])
+    pieces = []
+    for (y_pred, mask), (_, execution) in zip(host, outputs, strict=True):
+        if execution.real is None:
+            y_pred, mask = jax.tree_util.tree_map(lambda leaf: leaf[None], (y_pred, mask))
+        for i in range(execution.count):
+            real = int(mask[i].sum())
+            pieces.append(jax.tree_util.tree_map(lambda leaf, i=i, real=real: leaf[i][:real], y_pred))
+    return jax.tree_util.tree_map(lambda *leaves: np.concatenate(leaves), *pieces)
+
+
 def _donated(entry: str) -> tuple[int, ...]:
     """Training steps update the States in place: their input buffers are donated to the
     output (no copy of params and optimizer state per step). Other steps share their
@@ -261,7 +277,9 @@ class ModelBase:
 
     def _last_logs(self, logs: Any, execution: Execution) -> dict[str, Any]:
         """The logs of the execution's last real step, still on the device."""
-        return logs if execution.real is None else step_outputs(logs, execution)[-1]
+        if execution.real is None:
+            return logs
+        return jax.tree_util.tree_map(lambda stacked: stacked[execution.count - 1], logs)
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -483,7 +501,7 @@ class ModelBase:
         source = make_source(x, batch_size=32 if batch_size is None else batch_size, steps=steps)
         callback_list = self._callback_list(callbacks, verbose, steps=source.steps_per_epoch)
         callback_list.on_predict_begin()
-        outputs, masks = [], []
+        outputs: list[tuple[Any, Execution]] = []
         states, step = None, 0
         for execution in self._executions(source.epoch(0)):
             if states is None:
@@ -491,21 +509,17 @@ class ModelBase:
                 states = self._states
             callback_list.on_predict_batch_begin(step)
             y_pred, states = self._execute("pred", states, execution, None)
-            for offset, batch_pred in enumerate(step_outputs(y_pred, execution)):
-                if offset:
-                    callback_list.on_predict_batch_begin(step + offset)
-                callback_list.on_predict_batch_end(step + offset, {"outputs": batch_pred})
-                outputs.append(batch_pred)
-            masks.extend(step_outputs(execution.batches.mask, execution))
+            if callback_list.callbacks:  # (slicing a fused execution per step costs dispatches)
+                for offset, batch_pred in enumerate(step_outputs(y_pred, execution)):
+                    if offset:
+                        callback_list.on_predict_batch_begin(step + offset)
+                    callback_list.on_predict_batch_end(step + offset, {"outputs": batch_pred})
+            outputs.append((y_pred, execution))
             step += execution.count
         if not outputs:
             raise ValueError("predict: x produced no batches")
         callback_list.on_predict_end()
-        host, host_masks = jax.device_get((outputs, masks))  # one transfer, at the end
-        rows = [int(mask.sum()) for mask in host_masks]
-        return jax.tree_util.tree_map(
-            lambda *leaves: np.concatenate([leaf[:n] for leaf, n in zip(leaves, rows, strict=True)]), *host
-        )
+        return _real_rows(outputs)
 
     # ------------------------------------------------------------------ single batches
     def train_on_batch(
