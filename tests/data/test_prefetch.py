@@ -86,7 +86,7 @@ def test_fit_through_the_background_thread_gives_the_same_numbers(monkeypatch, s
 
     direct = train()
     calls = []
-    monkeypatch.setattr(prefetch_module.jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(prefetch_module, "on_accelerator", lambda: True)
     monkeypatch.setattr(
         prefetch_module, "prefetch", lambda items, **kwargs: calls.append(1) or prefetch(items, **kwargs)
     )

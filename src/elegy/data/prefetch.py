@@ -78,6 +78,11 @@ def to_device(batches: Iterable[Any], transfer: Callable[[Any], Any] = jax.devic
     against 519 without, for the 784-300-10 MLP of the benchmark), so they pass through
     and the compiled step takes the numpy arrays directly.
     """
-    if jax.default_backend() == "cpu":
+    if not on_accelerator():
         return batches
     return prefetch(batches, transfer=transfer)
+
+
+def on_accelerator() -> bool:
+    """Whether the default backend is an accelerator (not the CPU)."""
+    return jax.default_backend() != "cpu"
