@@ -348,7 +348,7 @@ class ModelBase:
             validation_data, validation_batch_size or batch_size, validation_steps
         )
         weights = class_weight_vector(class_weight)
-        class_weight_array = None if weights is None else np.asarray(weights, np.float32)
+        class_weights = None if weights is None else np.asarray(weights, np.float32)
 
         history = History()
         callback_list = self._callback_list(
@@ -387,8 +387,7 @@ class ModelBase:
                         if not skip:  # a resumed epoch keeps its restored running metrics
                             self._states = self._with_fresh_metrics(self._states)
                     callback_list.on_train_batch_begin(step)
-                    run = self._execute("train", self._states, execution, class_weight_array)
-                    outputs, self._states = run
+                    outputs, self._states = self._execute("train", self._states, execution, class_weights)
                     # A fused execution replays its steps to the batch hooks afterwards.
                     for offset, step_logs in enumerate(self._step_logs("train", outputs, execution)):
                         if offset:
