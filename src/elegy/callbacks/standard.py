@@ -117,9 +117,11 @@ class CSVLogger(Callback):
         self.filename, self.separator, self.append = os.fspath(filename), separator, append
         self._file = None
         self._writer = None
+        self._resume_at: int | None = None  # set by set_state: where a resumed run continues
+        self._resumed_keys: list[str] = []
 
     def on_train_begin(self, logs=None):
-        self._resume_at: int | None = None
+        self._resume_at = None
         self._file, self._writer = None, None
 
     def _open(self, keys: list[str]) -> None:

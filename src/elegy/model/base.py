@@ -104,7 +104,7 @@ class ModelBase:
         self.steps_per_execution = _check_int(steps_per_execution, "steps_per_execution", 1)
         self.stop_training = False
         self.history: History | None = None
-        self._compiled: dict[tuple[str, bool], Callable] = {}
+        self._compiled: dict[tuple[str, bool, bool], Callable] = {}
         self._log_order: dict[str, tuple[str, ...]] = {}
         self._log_names_seen: list[str] = []
         self._batch_mask: Any = None  # the mask of the batch being traced or run
@@ -246,9 +246,13 @@ class ModelBase:
         if differences and self._warn_on_retrace:
             warnings.warn(RetraceWarning(message(f"The {entry} step", differences)), stacklevel=2)
 
-    def _compiled_step(self, entry: str) -> Callable:
-        """The (cached) function for an entry point; jitted unless `run_eagerly`."""
-        key = (entry, self.run_eagerly)
+    def _compiled_step(self, entry: str, fused_steps: bool = False) -> Callable:
+        """The (cached) function for an entry point; jitted unless `run_eagerly`.
+
+        With `fused_steps`, it runs over stacked batches (`steps_per_execution`) and takes
+        their `real` flags after the batches.
+        """
+        key = (entry, self.run_eagerly, fused_steps)
         fn = self._compiled.get(key)
         if fn is None:
             run = functools.partial(self._run_entry, entry)
@@ -256,7 +260,11 @@ class ModelBase:
                 # The same arrays a compiled step sees: jax arrays, dtypes canonicalized.
                 fn = lambda states, batch, class_weight: run(states, *jax.device_put((batch, class_weight)))
             else:
-                fn = jax.jit(run, donate_argnums=_donated(entry), compiler_options=_compiler_options(entry))
+                fn = jax.jit(
+                    fused(run) if fused_steps else run,
+                    donate_argnums=_donated(entry),
+                    compiler_options=_compiler_options(entry),
+                )
             self._compiled[key] = fn
         return fn
 
@@ -270,12 +278,9 @@ class ModelBase:
         """Run `entry` on an execution: `(outputs, states)`, outputs stacked when fused."""
         if execution.real is None:
             return self._compiled_step(entry)(states, execution.batches, class_weight)
-        key = (entry, "fused")
-        fn = self._compiled.get(key)
-        if fn is None:
-            run = fused(functools.partial(self._run_entry, entry))
-            fn = self._compiled[key] = jax.jit(run, donate_argnums=_donated(entry))
-        return fn(states, execution.batches, execution.real, class_weight)
+        return self._compiled_step(entry, fused_steps=True)(
+            states, execution.batches, execution.real, class_weight
+        )
 
     def _step_logs(self, entry: str, logs: Any, execution: Execution) -> list[Logs]:
         """One lazily fetched Logs per step of the execution."""
