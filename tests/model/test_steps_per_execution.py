@@ -143,3 +143,59 @@ def test_early_stopping_best_weights_survive_later_steps():
     stopper = elegy.callbacks.EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
     model.fit(X, Y, batch_size=16, epochs=3, verbose=0, callbacks=[stopper])
     assert not any(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(stopper.best_weights))
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_evaluate_steps_do_not_copy_unchanged_states(steps):
+    """jit would copy every States leaf it returns; the test and pred steps return only
+    what changed (metrics, rng), and the model's own params come back as they were."""
+    model = make_model(steps, module=mlp_forward, optimizer=optax.adam(1e-2))
+    model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
+    execution = next(iter(model._executions(elegy.data.make_source(X, Y, batch_size=16).epoch(0))))
+    states = model._with_fresh_metrics(model.states)
+    for entry in ("test", "pred"):
+        arguments = (
+            (states, execution.batches, None)
+            if steps == 1
+            else (states, execution.batches, execution.real, None)
+        )
+        compiled = model._compiled_step(entry, fused_steps=steps > 1).jitted
+        out_names = [
+            str(path)
+            for path, _ in jax.tree_util.tree_flatten_with_path(jax.eval_shape(compiled, *arguments)[1])[0]
+        ]
+        assert out_names and not any("net_params" in name or "optimizer_states" in name for name in out_names)
+        _, returned = model._compiled_step(entry, fused_steps=steps > 1)(*arguments)
+        for old, new in zip(
+            jax.tree_util.tree_leaves(dict(states.net_params)),
+            jax.tree_util.tree_leaves(dict(returned.net_params)),
+            strict=True,
+        ):
+            assert new is old
+
+
+def test_a_test_step_that_changes_the_params_returns_them():
+    class Shrinking(elegy.Model):
+        def test_step(self, x, y_true, sample_weight, class_weight, states, initializing, training, mask):
+            loss, logs, states = super().test_step(
+                x, y_true, sample_weight, class_weight, states, initializing, training, mask
+            )
+            if not training:  # evaluate only: halve the params at every step
+                states = states.update(
+                    net_params=jax.tree_util.tree_map(lambda w: w * 0.5, states.net_params)
+                )
+            return loss, logs, states
+
+    for steps in (1, 3):
+        model = make_model(steps, module=mlp_forward, cls=Shrinking)
+        model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
+        batches = list(model._executions(elegy.data.make_source(X, Y, batch_size=16).epoch(0)))
+        states = model._with_fresh_metrics(model.states)
+        _, returned = model._execute("test", states, batches[0], None)
+        factor = 0.5 ** batches[0].count
+        for old, new in zip(
+            jax.tree_util.tree_leaves(dict(states.net_params)),
+            jax.tree_util.tree_leaves(dict(returned.net_params)),
+            strict=True,
+        ):
+            np.testing.assert_allclose(np.asarray(new), np.asarray(old) * factor, rtol=1e-6)

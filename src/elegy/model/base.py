@@ -26,6 +26,7 @@ from elegy.data.sources import IterableSource, is_batch_iterable, make_source, s
 from elegy.data.structure import checked_triple
 from elegy.inject import inject
 from elegy.model.execution import Execution, executions, fused, step_outputs
+from elegy.model.forwarding import changed_only, with_unchanged
 from elegy.model.objectives import class_weight_vector
 from elegy.model.retrace import RetraceWarning, changes, message, signature
 from elegy.model.steps import GradStep, PredStep, TestStep, TrainStep, check_step_output
@@ -75,6 +76,17 @@ def _donated(entry: str) -> tuple[int, ...]:
     output (no copy of params and optimizer state per step). Other steps share their
     States with the model, so they keep them."""
     return (0,) if entry == "train" else ()
+
+
+def _forwarding_unchanged(compiled: Callable) -> Callable:
+    """`compiled` (built on `changed_only`) returning whole States again."""
+
+    def call(states: States, *rest: Any) -> tuple[Any, States]:
+        outputs, partial = compiled(states, *rest)
+        return outputs, with_unchanged(partial, states)
+
+    call.jitted = compiled  # type: ignore[attr-defined]
+    return call
 
 
 def _check_verbose(verbose: Any) -> int:
@@ -259,11 +271,18 @@ class ModelBase:
             if self.run_eagerly:
                 # The same arrays a compiled step sees: jax arrays, dtypes canonicalized.
                 fn = lambda states, batch, class_weight: run(states, *jax.device_put((batch, class_weight)))
-            else:
+            elif _donated(entry):
                 fn = jax.jit(
                     fused(run) if fused_steps else run,
                     donate_argnums=_donated(entry),
                     compiler_options=_compiler_options(entry),
+                )
+            else:
+                fn = _forwarding_unchanged(
+                    jax.jit(
+                        changed_only(fused(run) if fused_steps else run),
+                        compiler_options=_compiler_options(entry),
+                    )
                 )
             self._compiled[key] = fn
         return fn

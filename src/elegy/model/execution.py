@@ -71,8 +71,12 @@ def fused(run: Callable[[Any, Batch, Any], tuple[Any, Any]]) -> Callable:
         def step(carried: Any, inputs: tuple[Batch, Any]):
             batch, is_real = inputs
             outputs, updated = run(carried, batch, class_weight)
-            # A filler batch changes nothing: keep the States from before it.
-            kept = jax.tree_util.tree_map(lambda new, old: jnp.where(is_real, new, old), updated, carried)
+            # A filler batch changes nothing: keep the States from before it. A leaf the
+            # step returns unchanged stays the carried one, which the scan then forwards
+            # from input to output (see `forwarding`).
+            kept = jax.tree_util.tree_map(
+                lambda new, old: old if new is old else jnp.where(is_real, new, old), updated, carried
+            )
             return kept, outputs
 
         states, outputs = jax.lax.scan(step, states, (batches, real))
