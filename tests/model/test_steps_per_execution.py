@@ -151,7 +151,7 @@ def test_evaluate_steps_do_not_copy_unchanged_states(steps):
     what changed (metrics, rng), and the model's own params come back as they were."""
     model = make_model(steps, module=mlp_forward, optimizer=optax.adam(1e-2))
     model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
-    execution = next(iter(model._executions(elegy.data.make_source(X, Y, batch_size=16).epoch(0))))
+    execution = next(iter(model._executions(elegy.data.make_source(X, Y, batch_size=16), 0)))
     states = model._with_fresh_metrics(model.states)
     for entry in ("test", "pred"):
         arguments = (
@@ -189,7 +189,7 @@ def test_a_test_step_that_changes_the_params_returns_them():
     for steps in (1, 3):
         model = make_model(steps, module=mlp_forward, cls=Shrinking)
         model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
-        batches = list(model._executions(elegy.data.make_source(X, Y, batch_size=16).epoch(0)))
+        batches = list(model._executions(elegy.data.make_source(X, Y, batch_size=16), 0))
         states = model._with_fresh_metrics(model.states)
         _, returned = model._execute("test", states, batches[0], None)
         factor = 0.5 ** batches[0].count

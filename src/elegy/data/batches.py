@@ -38,16 +38,38 @@ def padded_batch(x: Any, y: Any, sample_weight: Any, size: int) -> Batch:
 
 
 def array_batches(
-    x: Any, y: Any, sample_weight: Any, batch_size: int, order: np.ndarray | int
+    x: Any, y: Any, sample_weight: Any, batch_size: int, order: np.ndarray | int, group: int = 1
 ) -> Iterator[Batch]:
     """Batches over in-memory arrays, the last one padded: rows taken in `order`, or, when
-    `order` is a row count, the first `order` rows in sequence (slices: no copy)."""
+    `order` is a row count, the first `order` rows in sequence (slices: no copy).
+
+    With `group` > 1 (`steps_per_execution`), each run of `group` full batches comes as one
+    Batch stacked on a new leading axis: one gather of its rows, or a reshaped view of
+    them in sequence, instead of `group` gathers and a copy to stack them. What is left
+    (fewer than `group` batches) comes one batch at a time.
+    """
     sequential = isinstance(order, int)
     rows = order if sequential else len(order)
-    for start in range(0, rows, batch_size):
+    span, grouped = group * batch_size, 0
+    while group > 1 and grouped + span <= rows:
+        index = slice(grouped, grouped + span) if sequential else order[grouped : grouped + span]
+        parts = (take_rows(tree, index) for tree in (x, y, sample_weight))
+        yield stacked_rows(Batch(*parts, np.ones(span, bool)), group)
+        grouped += span
+    for start in range(grouped, rows, batch_size):
         stop = min(start + batch_size, rows)
         index = slice(start, stop) if sequential else order[start:stop]
         yield padded_batch(*(take_rows(t, index) for t in (x, y, sample_weight)), batch_size)
+
+
+def stacked_rows(batch: Batch, group: int) -> Batch:
+    """A batch of `group * n` rows as `group` batches of `n` on a new leading axis."""
+    return jax.tree_util.tree_map(lambda a: a.reshape(group, -1, *a.shape[1:]), batch)
+
+
+def is_stacked(batch: Batch) -> bool:
+    """Whether a source already stacked several batches into this one (`array_batches`)."""
+    return np.ndim(batch.mask) == 2
 
 
 def take_rows(tree: Any, index: Any) -> Any:

@@ -74,11 +74,13 @@ class ArraySource:
             return np.random.default_rng([self.seed, data_pass]).permutation(self.num_samples)
         return np.arange(self.num_samples)
 
-    def epoch(self, epoch_index: int) -> Iterator[Batch]:
+    def epoch(self, epoch_index: int, group: int = 1) -> Iterator[Batch]:
+        """The batches of epoch `epoch_index`; with `group` > 1, runs of `group` batches
+        may come stacked on a new leading axis (see `array_batches`)."""
         if self.steps is None:
             rows = min(self.batches_per_pass * self.batch_size, self.num_samples)
             order = self._order(epoch_index)[:rows] if self.shuffle else rows
-            yield from array_batches(self.x, self.y, self.sample_weight, self.batch_size, order)
+            yield from array_batches(self.x, self.y, self.sample_weight, self.batch_size, order, group)
             return
         data_pass, order = None, None
         for position in range(epoch_index * self.steps, (epoch_index + 1) * self.steps):
@@ -121,7 +123,8 @@ class IterableSource:
     def _fresh_iterator(self) -> Iterator:
         return self.data if hasattr(self.data, "__next__") else iter(self.data)
 
-    def epoch(self, epoch_index: int) -> Iterator[Batch]:
+    def epoch(self, epoch_index: int, group: int = 1) -> Iterator[Batch]:
+        """The batches of epoch `epoch_index`, one at a time (`group` is for array sources)."""
         count = 0
         if self._limit is None:
             for raw in self._fresh_iterator():

@@ -287,10 +287,12 @@ class ModelBase:
             self._compiled[key] = fn
         return fn
 
-    def _executions(self, batches: Iterable[Batch]) -> Iterable[Execution]:
-        """What each compiled call runs: one batch, or `steps_per_execution` stacked ones
-        (run eagerly, steps are never fused: a debugger sees every one)."""
+    def _executions(self, source: Any, epoch: int, skip: int = 0) -> Iterable[Execution]:
+        """What each compiled call runs over epoch `epoch` of `source`, after its first
+        `skip` batches: one batch, or `steps_per_execution` stacked ones (run eagerly,
+        steps are never fused: a debugger sees every one)."""
         size = 1 if self.run_eagerly else self.steps_per_execution
+        batches = itertools.islice(source.epoch(epoch), skip, None) if skip else source.epoch(epoch, size)
         return to_device(executions(batches, size), transfer=Execution.to_device)
 
     def _execute(self, entry: str, states: States, execution: Execution, class_weight: Any):
@@ -405,7 +407,7 @@ class ModelBase:
                 resumed_counter = None  # (restored with the States on the first batch)
                 logs: dict[str, Any] | None = None
                 step = skip
-                for execution in self._executions(itertools.islice(train.epoch(counter), skip, None)):
+                for execution in self._executions(train, counter, skip):
                     if logs is None:
                         self._ensure_initialized(execution.first(), full=True)
                         if not skip:  # a resumed epoch keeps its restored running metrics
@@ -501,7 +503,7 @@ class ModelBase:
         callback_list.on_test_begin()
         logs: dict[str, Any] | None = None
         states, step = self._states, 0
-        for execution in self._executions(source.epoch(0)):
+        for execution in self._executions(source, 0):
             if logs is None:
                 self._ensure_initialized(execution.first(), full=True)
                 states = self._with_fresh_metrics(self._states)
@@ -535,7 +537,7 @@ class ModelBase:
         callback_list.on_predict_begin()
         outputs: list[tuple[Any, Execution]] = []
         states, step = None, 0
-        for execution in self._executions(source.epoch(0)):
+        for execution in self._executions(source, 0):
             if states is None:
                 self._ensure_initialized(execution.first(), full=False)
                 states = self._states

@@ -3,9 +3,9 @@
 With `steps_per_execution=N`, N consecutive batches are stacked on a new leading axis,
 sent to the device at once, and a `lax.scan` runs the step over them inside one compiled
 call; the per-step outputs (logs, predictions) come back stacked. The last group of an
-epoch is filled up with copies of its last batch, flagged as not real: the scan computes
-them but keeps the States of the step before, so the results equal step-by-step ones and
-every group has one shape (one compilation).
+epoch is filled up with copies of its last batch, flagged as not real: the scan skips them
+(a `lax.cond` that leaves the States as they were), so the results equal step-by-step
+ones, the filler costs no compute, and every group has one shape (one compilation).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from elegy.data.batches import Batch
+from elegy.data.batches import Batch, is_stacked
 
 
 class Execution(NamedTuple):
@@ -47,6 +47,9 @@ def executions(batches: Iterable[Batch], size: int) -> Iterator[Execution]:
         return
     group: list[Batch] = []
     for batch in batches:
+        if is_stacked(batch):  # stacked by its source already (a whole group of real batches)
+            yield Execution(batch, np.ones(size, bool), size)
+            continue
         group.append(batch)
         if len(group) == size:
             yield _stacked(group, size)
@@ -70,14 +73,22 @@ def fused(run: Callable[[Any, Batch, Any], tuple[Any, Any]]) -> Callable:
     def over_batches(states: Any, batches: Batch, real: Any, class_weight: Any):
         def step(carried: Any, inputs: tuple[Batch, Any]):
             batch, is_real = inputs
-            outputs, updated = run(carried, batch, class_weight)
-            # A filler batch changes nothing: keep the States from before it. A leaf the
-            # step returns unchanged stays the carried one, which the scan then forwards
-            # from input to output (see `forwarding`).
-            kept = jax.tree_util.tree_map(
-                lambda new, old: old if new is old else jnp.where(is_real, new, old), updated, carried
-            )
-            return kept, outputs
+            traced: list[Any] = []  # the step's outputs, abstract, once `compute` is traced
+
+            def compute(carried: Any) -> tuple[Any, Any]:
+                outputs, updated = run(carried, batch, class_weight)
+                traced.append(jax.eval_shape(lambda: outputs))
+                return updated, outputs
+
+            def skip(carried: Any) -> tuple[Any, Any]:
+                # A filler batch is not computed and changes nothing (the padding of the
+                # last group costs no step). Leaves returned as they came are forwarded
+                # from input to output by cond and scan alike (see `forwarding`).
+                outputs = traced[0] if traced else jax.eval_shape(compute, carried)[1]
+                return carried, jax.tree_util.tree_map(lambda o: jnp.zeros(o.shape, o.dtype), outputs)
+
+            # (cond traces its true branch first: the step is traced once)
+            return jax.lax.cond(is_real, compute, skip, carried)
 
         states, outputs = jax.lax.scan(step, states, (batches, real))
         return outputs, states
