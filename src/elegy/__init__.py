@@ -1,6 +1,6 @@
 """Elegy: a Keras-like training framework for JAX whose networks are Haiku modules."""
 
-from elegy import callbacks, data, losses, metrics, regularizers
+from elegy import callbacks, data, distributed, losses, metrics, regularizers
 from elegy.hooks import add_loss, add_metric
 from elegy.model import GradStep, Model, ModelBase, PredStep, TestStep, TrainStep
 from elegy.model.retrace import RetraceWarning
@@ -23,6 +23,7 @@ __all__ = [
     "add_metric",
     "callbacks",
     "data",
+    "distributed",
     "load",
     "losses",
     "metrics",

@@ -37,6 +37,17 @@ def padded_batch(x: Any, y: Any, sample_weight: Any, size: int) -> Batch:
     return Batch(*(take_rows(t, index) for t in (x, y, sample_weight)), np.arange(size) < rows)
 
 
+def padded_rows(batch: Batch, size: int) -> Batch:
+    """`batch` extended to `size` rows by repeating its rows, the new ones masked out
+    (a global batch made divisible by the number of devices it is split over)."""
+    rows = len(batch.mask)
+    if rows == size:
+        return batch
+    index = np.arange(size) % rows
+    x, y, sample_weight = (take_rows(t, index) for t in (batch.x, batch.y, batch.sample_weight))
+    return Batch(x, y, sample_weight, np.concatenate([batch.mask, np.zeros(size - rows, bool)]))
+
+
 def array_batches(
     x: Any, y: Any, sample_weight: Any, batch_size: int, order: np.ndarray | int, group: int = 1
 ) -> Iterator[Batch]:

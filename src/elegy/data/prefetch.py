@@ -69,8 +69,11 @@ def prefetch(
         producer.join(timeout=5)
 
 
-def to_device(batches: Iterable[Any], transfer: Callable[[Any], Any] = jax.device_put) -> Iterable[Any]:
-    """The batches the loops feed to compiled steps.
+def to_device(
+    batches: Iterable[Any], transfer: Callable[[Any], Any] = jax.device_put, always: bool = False
+) -> Iterable[Any]:
+    """The batches the loops feed to compiled steps (`always`: transferred on the CPU too,
+    as a layout over several devices needs).
 
     On an accelerator they are prefetched to the device in the background. On the CPU
     backend there is no host-to-device copy to overlap, and a producer thread only
@@ -79,7 +82,7 @@ def to_device(batches: Iterable[Any], transfer: Callable[[Any], Any] = jax.devic
     and the compiled step takes the numpy arrays directly.
     """
     if not on_accelerator():
-        return batches
+        return map(transfer, batches) if always else batches
     return prefetch(batches, transfer=transfer)
 
 

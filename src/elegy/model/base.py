@@ -20,10 +20,11 @@ import numpy as np
 
 from elegy import hooks
 from elegy.callbacks import CallbackList, History, Logs, ProgbarLogger
-from elegy.data.batches import Batch, padded_batch
+from elegy.data.batches import Batch, padded_batch, padded_rows
 from elegy.data.prefetch import to_device
 from elegy.data.sources import IterableSource, is_batch_iterable, make_source, split_validation
 from elegy.data.structure import checked_triple
+from elegy.distributed import Distribution
 from elegy.inject import inject
 from elegy.model.execution import Execution, executions, fused, step_outputs
 from elegy.model.forwarding import changed_only, with_unchanged
@@ -110,7 +111,19 @@ class ModelBase:
     (`elegy.Model` gives defaults for all four).
     """
 
-    def __init__(self, seed: int = 42, run_eagerly: bool = False, steps_per_execution: int = 1):
+    def __init__(
+        self,
+        seed: int = 42,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        distribution: Distribution | None = None,
+    ):
+        if distribution is not None and not isinstance(distribution, Distribution):
+            raise TypeError(
+                "distribution must be an elegy.distributed.DataParallel or ModelParallel (or None), "
+                f"got {type(distribution).__name__}"
+            )
+        self.distribution = distribution
         self.seed = _check_int(seed, "seed", 0)
         self.run_eagerly = bool(run_eagerly)
         self.steps_per_execution = _check_int(steps_per_execution, "steps_per_execution", 1)
@@ -147,7 +160,7 @@ class ModelBase:
     def states(self, value: States) -> None:
         if not isinstance(value, States):
             raise TypeError(f"model.states must be an elegy.States, got {type(value).__name__}")
-        self._states = value
+        self._states = self._placed(value)
         # Assigned States may hold accumulated metric totals, never fresh ones: the next
         # fit/evaluate initializes (on its first batch) whatever is missing, fresh metric
         # accumulators included, and keeps every field that is already there.
@@ -188,7 +201,7 @@ class ModelBase:
         # However many keys the steps drew while initializing, training starts from the
         # seed's own sequence, so the result never depends on which call came first.
         created = created.update(rng=start.rng)
-        self._states = self._states.maybe_update(**created) if self._init_level else created
+        self._states = self._placed(self._states.maybe_update(**created) if self._init_level else created)
         self._init_level = max(level, self._init_level)
         self.input_spec = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), batch.x)
         hooks, self._after_initialization = self._after_initialization, []
@@ -201,7 +214,14 @@ class ModelBase:
     def _with_fresh_metrics(self, states: States) -> States:
         if self._fresh_metrics is None:
             return states
-        return states.update(metrics_states=self._fresh_metrics)
+        return self._placed(states.update(metrics_states=self._fresh_metrics))
+
+    def _placed(self, states: States) -> States:
+        """`states` in the distribution's layout (as they are without one): every step
+        then sees one input layout and compiles once."""
+        if self.distribution is None or self.run_eagerly:
+            return states
+        return self.distribution.put_states(states)
 
     # ------------------------------------------------------------------ steps
     def call_step(self, name: str, **available: Any) -> Any:
@@ -224,7 +244,7 @@ class ModelBase:
         step, initializing, training = ENTRY_POINTS[entry]
         if not self.run_eagerly:  # this Python runs only while JAX traces the step
             self._note_trace(entry, states, batch, class_weight)
-        states = advance_rng(states)
+        given, states = states, advance_rng(states)
         self._log_names_seen = []
         self._batch_mask = batch.mask
         try:
@@ -242,13 +262,16 @@ class ModelBase:
                 )
         finally:
             self._batch_mask = None  # never keep a tracer on the model
+        new_states = result.states
+        if self.distribution is not None and not self.run_eagerly:
+            new_states = self.distribution.constrain_states(new_states, unchanged_from=given)
         if step == "pred_step":
-            return result.y_pred, result.states
+            return result.y_pred, new_states
         # Pytree transformations (jit, grad) return dicts with sorted keys; remember the
         # order in which the innermost step produced each log, for display.
         order = dict.fromkeys(name for name in self._log_names_seen if name in result.logs)
         self._log_order[entry] = (*order, *(name for name in result.logs if name not in order))
-        return dict(result.logs), result.states
+        return dict(result.logs), new_states
 
     def _note_trace(self, entry: str, states: States, batch: Batch, class_weight: Any) -> None:
         arguments = {"states": states, **batch._asdict(), "class_weight": class_weight}
@@ -292,8 +315,15 @@ class ModelBase:
         `skip` batches: one batch, or `steps_per_execution` stacked ones (run eagerly,
         steps are never fused: a debugger sees every one)."""
         size = 1 if self.run_eagerly else self.steps_per_execution
-        batches = itertools.islice(source.epoch(epoch), skip, None) if skip else source.epoch(epoch, size)
-        return to_device(executions(batches, size), transfer=Execution.to_device)
+        distribution = None if self.run_eagerly else self.distribution
+        group = size if distribution is None else 1  # (batches are padded one by one below)
+        batches = itertools.islice(source.epoch(epoch), skip, None) if skip else source.epoch(epoch, group)
+        if distribution is None:
+            return to_device(executions(batches, size), transfer=Execution.to_device)
+        # Rows padded to a multiple of the batch shards (mask False), each batch placed
+        # across the mesh: every process transfers its own rows.
+        batches = (padded_rows(batch, distribution.padded_size(len(batch.mask))) for batch in batches)
+        return to_device(executions(batches, size), transfer=distribution.put_execution, always=True)
 
     def _execute(self, entry: str, states: States, execution: Execution, class_weight: Any):
         """Run `entry` on an execution: `(outputs, states)`, outputs stacked when fused."""
@@ -425,7 +455,7 @@ class ModelBase:
                 if logs is None:
                     raise ValueError("fit: the training data produced no batches this epoch")
                 skip = 0
-                self._states = self._states.update(epoch=np.asarray(counter + 1, np.int32))
+                self._states = self._placed(self._states.update(epoch=np.asarray(counter + 1, np.int32)))
                 epoch_logs = Logs(logs, self._log_order.get("train"))
                 if validation is not None and (epoch + 1) % validation_freq == 0:
                     val_logs = self._test_loop(validation, callback_list)

@@ -16,6 +16,7 @@ import optax
 
 from elegy import hooks
 from elegy.data.structure import as_array_tree
+from elegy.distributed import Distribution
 from elegy.model.base import ModelBase
 from elegy.model.objectives import Objectives, with_class_weight
 from elegy.model.steps import GradStep, PredStep, TestStep, TrainStep
@@ -44,6 +45,9 @@ class Model(ModelBase):
             over batches sent to the device together), which removes the per-step Python
             and dispatch overhead of small models; the results are the same as step by
             step. Batch-level callbacks still see every step, replayed after each call.
+        distribution: spread the steps over several devices (and hosts):
+            `elegy.distributed.DataParallel()` or `ModelParallel(...)`; logged numbers
+            stay those of the whole global batch.
 
     Example:
         >>> import elegy, haiku as hk, optax, numpy as np
@@ -68,6 +72,7 @@ class Model(ModelBase):
         seed: int = 42,
         run_eagerly: bool = False,
         steps_per_execution: int = 1,
+        distribution: Distribution | None = None,
     ):
         if optimizer is not None and not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
             raise TypeError(
@@ -80,7 +85,12 @@ class Model(ModelBase):
         self.optimizer = optimizer
         self._pure_module: PureModule | None = None if module is None else to_pure_module(module)
         self._objectives = Objectives(loss, metrics)
-        super().__init__(seed=seed, run_eagerly=run_eagerly, steps_per_execution=steps_per_execution)
+        super().__init__(
+            seed=seed,
+            run_eagerly=run_eagerly,
+            steps_per_execution=steps_per_execution,
+            distribution=distribution,
+        )
 
     # ------------------------------------------------------------------ the chain
     def pred_step(
