@@ -24,6 +24,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from elegy.data.batches import Batch, is_stacked
@@ -225,6 +226,14 @@ def process_rows(leaf: np.ndarray, axis: int = 0) -> np.ndarray:
     count, index = jax.process_count(), jax.process_index()
     share = leaf.shape[axis] // count
     return np.take(leaf, np.arange(index * share, (index + 1) * share), axis=axis)
+
+
+def to_host(tree: Any) -> Any:
+    """`tree` as numpy arrays, whole: in a multi-process run, gathered from every process
+    (an array split over several hosts has no single host copy to fetch)."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def _as_spec(spec: Any, pattern: str) -> PartitionSpec:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import jax
+
 LogsT = Mapping[str, Any] | None
 
 
@@ -23,6 +25,9 @@ class Callback:
     """
 
     runs_last = False  # CallbackList moves callbacks that set this after all others
+    # Callbacks that write for people (progress bar, TensorBoard): in a multi-process run
+    # only process 0 runs them, so each line and each event is written once.
+    first_process_only = False
 
     def __init__(self) -> None:
         self.model: Any = None
@@ -87,6 +92,8 @@ class CallbackList(Callback):
                 raise TypeError(
                     f"callbacks must be elegy.callbacks.Callback instances, got {type(callback).__name__}"
                 )
+        if jax.process_index() != 0:
+            callbacks = [callback for callback in callbacks if not callback.first_process_only]
         self.callbacks: list[Callback] = sorted(callbacks, key=lambda callback: callback.runs_last)
         for callback in self.callbacks:
             if hasattr(callback, "set_callbacks"):

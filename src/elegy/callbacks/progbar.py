@@ -47,6 +47,8 @@ class ProgbarLogger(Callback):
     written to files stay readable.
     """
 
+    first_process_only = True
+
     def __init__(self, verbose: int = 1, interval: float = 0.25, stream: TextIO | None = None):
         super().__init__()
         self.verbose = verbose

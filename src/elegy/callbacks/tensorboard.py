@@ -56,6 +56,8 @@ class TensorBoard(Callback):
     its last backup are dropped by TensorBoard instead of appearing twice.
     """
 
+    first_process_only = True
+
     def __init__(
         self,
         logdir: str = "runs",

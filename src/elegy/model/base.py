@@ -24,7 +24,7 @@ from elegy.data.batches import Batch, padded_batch, padded_rows
 from elegy.data.prefetch import to_device
 from elegy.data.sources import IterableSource, is_batch_iterable, make_source, split_validation
 from elegy.data.structure import checked_triple
-from elegy.distributed import Distribution
+from elegy.distributed import Distribution, to_host
 from elegy.inject import inject
 from elegy.model.execution import Execution, executions, fused, step_outputs
 from elegy.model.forwarding import changed_only, with_unchanged
@@ -52,7 +52,7 @@ def _real_rows(outputs: list[tuple[Any, Execution]]) -> Any:
 
     Everything is fetched in one transfer; fused executions are unstacked on the host.
     """
-    host = jax.device_get([(y_pred, execution.batches.mask) for y_pred, execution in outputs])
+    host = to_host([(y_pred, execution.batches.mask) for y_pred, execution in outputs])
     pieces = []
     for (y_pred, mask), (_, execution) in zip(host, outputs, strict=True):
         if execution.real is None:
@@ -661,4 +661,7 @@ class ModelBase:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_compiled"] = {}
+        # Devices belong to the process that holds them: a pickled or saved model comes
+        # back undistributed; set `model.distribution` again where it is loaded.
+        state["distribution"] = None
         return state

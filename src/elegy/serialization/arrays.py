@@ -124,8 +124,10 @@ def _describe(leaf: dict) -> str:
 
 
 def _target(leaf: Any) -> Any:
-    """What Orbax restores into: the leaf's own sharding when it has one (a live model)."""
-    sharding = getattr(leaf, "sharding", None)
+    """What Orbax restores into: the leaf's own sharding when it has one (a live model,
+    distributed or not), else this process's default device. Never the saving process's
+    layout: a save from 4 devices loads where there is one."""
+    sharding = getattr(leaf, "sharding", None) or jax.sharding.SingleDeviceSharding(jax.devices()[0])
     return jax.ShapeDtypeStruct(np.shape(leaf), _dtype(leaf), sharding=sharding)
 
 
