@@ -70,7 +70,7 @@ def free_port() -> int:
 
 def test_two_processes_train_like_one(tmp_path):
     """jax.distributed over 127.0.0.1: both processes end with the one-process parameters,
-    and only process 0 printed progress and wrote TensorBoard logs."""
+    only process 0 printed progress and wrote TensorBoard logs, and their joint save loads."""
     port, script = free_port(), HERE / "multidevice" / "two_processes.py"
     processes = [
         subprocess.Popen(
@@ -113,6 +113,8 @@ def test_two_processes_train_like_one(tmp_path):
             np.load(tmp_path / f"loss_{index}.npy"), history.history["loss"], rtol=1e-5
         )
     assert "Epoch 3/3" in outputs[0] and "Epoch" not in outputs[1]
+    saved = elegy.load(tmp_path / "saved")  # written by both processes together
+    np.testing.assert_allclose(saved.predict(x), reference.predict(x), atol=1e-5)
     assert list((tmp_path / "logs").rglob("events.out.tfevents.*"))
     assert "tensorboard joined: True" in outputs[0] and "tensorboard joined: False" in outputs[1]
 

@@ -4,8 +4,8 @@ Usage: python two_processes.py PROCESS_ID PORT OUT_DIR
 
 Each process has 2 CPU devices; `jax.distributed` joins them into one 4-device mesh over
 127.0.0.1 with gloo collectives. Both train the same model on the same arrays (each
-builds only its own rows of every batch), process 0 alone prints and logs, and each writes
-its final parameters to OUT_DIR/params_<id>.npz.
+builds only its own rows of every batch), process 0 alone prints and logs, each writes
+its final parameters to OUT_DIR/params_<id>.npz, and both save the model together.
 """
 
 import os
@@ -46,6 +46,7 @@ def main() -> None:
     }
     np.savez(os.path.join(out_dir, f"params_{process_id}.npz"), **params)
     np.save(os.path.join(out_dir, f"loss_{process_id}.npy"), np.asarray(history.history["loss"]))
+    model.save(os.path.join(out_dir, "saved"))  # every process together
     print(f"tensorboard joined: {logs.model is not None}", flush=True)  # set by fit's callback list
 
 

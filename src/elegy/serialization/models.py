@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import elegy
 from elegy.serialization.arrays import abstract, read_states, write_states
-from elegy.serialization.store import InvalidSaveError, SavedVersion, read_consistently, write_version
+from elegy.serialization.store import (
+    InvalidSaveError,
+    SavedVersion,
+    is_primary_process,
+    read_consistently,
+    write_version,
+)
 from elegy.states import States, snapshot
 
 if TYPE_CHECKING:
@@ -49,7 +55,7 @@ def capture(model: ModelBase, weights_only: bool = False) -> Callable[[str | os.
 
     def write(folder: Path) -> dict[str, Any]:
         recorded = write_states(folder, states)
-        if definition is not None:
+        if definition is not None and is_primary_process():
             (folder / DEFINITION).write_bytes(definition)
         return {**recorded, "elegy_version": elegy.__version__}
 

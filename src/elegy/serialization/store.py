@@ -30,6 +30,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+
 T = TypeVar("T")
 
 FORMAT = "elegy-save"
@@ -61,32 +65,62 @@ def write_version(path: str | os.PathLike, kind: str, write: Callable[[Path], di
 
     `write` fills an empty folder and returns what the manifest should record about it.
     If it raises, the folder is removed and the previous version stays current.
+
+    In a multi-process run every process calls this together (Orbax writes each process's
+    shards of the arrays); process 0 alone creates the folder, writes the manifest and
+    makes the version current, and all wait for each other in between.
     """
     root = _save_root(path)
-    staging = root / f"{_TEMP_PREFIX}{uuid.uuid4().hex}"
-    staging.mkdir()
+    primary = is_primary_process()
+    staging = root / f"{_TEMP_PREFIX}{shared_token()}"
+    if primary:
+        staging.mkdir()
+    _wait_for_all_processes("elegy-save-begin")
+    final = root / _version_name(_next_version(root))
     try:
         recorded = write(staging)
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "kind": kind,
-            **recorded,
-            "files": _file_hashes(staging),
-        }
-        manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True).encode()
-        _write_durably(staging / MANIFEST, manifest_bytes)
-        _fsync_tree(staging)
-        final = root / _version_name(_next_version(root))
-        os.rename(staging, final)
+        _wait_for_all_processes("elegy-save-written")
+        if primary:
+            manifest = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "kind": kind,
+                **recorded,
+                "files": _file_hashes(staging),
+            }
+            manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True).encode()
+            _write_durably(staging / MANIFEST, manifest_bytes)
+            _fsync_tree(staging)
+            os.rename(staging, final)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if primary:
+            shutil.rmtree(staging, ignore_errors=True)
         raise
-    _fsync_directory(root)
-    pointer = {"version": final.name, "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()}
-    _replace_atomically(root / POINTER, json.dumps(pointer).encode())
-    _remove_all_but(root, final.name)
+    if primary:
+        _fsync_directory(root)
+        pointer = {"version": final.name, "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()}
+        _replace_atomically(root / POINTER, json.dumps(pointer).encode())
+        _remove_all_but(root, final.name)
+    _wait_for_all_processes("elegy-save-done")
     return final
+
+
+def is_primary_process() -> bool:
+    """Whether this process writes the files every process shares (process 0)."""
+    return jax.process_index() == 0
+
+
+def shared_token() -> str:
+    """A random name, the same in every process of a run (process 0's)."""
+    if jax.process_count() == 1:
+        return uuid.uuid4().hex
+    token = multihost_utils.broadcast_one_to_all(np.frombuffer(uuid.uuid4().bytes, np.uint32))
+    return bytes(np.asarray(token, np.uint32)).hex()
+
+
+def _wait_for_all_processes(name: str) -> None:
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(name)
 
 
 def read_version(path: str | os.PathLike) -> SavedVersion:
