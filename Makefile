@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet keras
 	$(PY) benchmarks/speed.py
+	$(PY) benchmarks/distributed.py
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff

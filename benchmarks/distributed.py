@@ -1,0 +1,82 @@
+"""One device against four: the overhead of DataParallel, on forced CPU devices.
+
+    python benchmarks/distributed.py            # (make bench runs it after speed.py)
+
+The four "devices" are XLA's forced host devices, which share this machine's cores, so
+this is a check that sharding adds no overhead of its own (padding, placement,
+collectives, a recompilation), not a scaling measurement: on real accelerators each
+device brings its own compute. Same MLP, data, batch and optimizer as `speed.py`; Elegy
+`fit` on one device and with `elegy.distributed.DataParallel()` over four, interleaved;
+medians of the repeats. Reports only; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import jax  # noqa: E402
+import optax  # noqa: E402
+from speed import BATCH, FORWARD, LEARNING_RATE, make_data  # noqa: E402
+
+import elegy  # noqa: E402
+
+
+def fit_speed(distribution, x, y, epochs: int, batch_size: int) -> tuple[float, float]:
+    """(first-epoch seconds, steps/s of `epochs` more) for one fresh model."""
+    model = elegy.Model(
+        FORWARD["mlp"],
+        loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer=optax.adam(LEARNING_RATE),
+        distribution=distribution,
+    )
+    fit = lambda: model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
+    start = time.perf_counter()
+    fit()
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(epochs):
+        fit()
+    jax.block_until_ready(model.states)
+    steps = epochs * -(-len(x) // batch_size)
+    return first, steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
+    args = parser.parse_args()
+    devices = jax.devices()
+    print(f"{len(devices)} {devices[0].platform} devices, jax {jax.__version__}")
+    x, y = make_data("mlp")
+    contenders = {
+        "1 device": lambda: None,
+        f"DataParallel over {len(devices)}": lambda: elegy.distributed.DataParallel(),
+    }
+    for batch_size in (BATCH, BATCH - 2):  # 62 rows do not divide by 4: padded, masked
+        first: dict[str, list[float]] = {name: [] for name in contenders}
+        speed: dict[str, list[float]] = {name: [] for name in contenders}
+        for _ in range(args.repeats):
+            for name, distribution in contenders.items():
+                seconds, steps_per_second = fit_speed(distribution(), x, y, args.epochs, batch_size)
+                first[name].append(seconds)
+                speed[name].append(steps_per_second)
+        print(f"\n## mlp 784-300-10, batch {batch_size}, {args.repeats} x {args.epochs} epochs")
+        print("| fit | steps/s | vs 1 device | first epoch (s) |")
+        print("|---|---|---|---|")
+        baseline = statistics.median(speed["1 device"])
+        for name in contenders:
+            median, first_epoch = statistics.median(speed[name]), statistics.median(first[name])
+            print(f"| {name} | {median:.0f} | {median / baseline:.2f} | {first_epoch:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
