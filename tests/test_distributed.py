@@ -21,6 +21,9 @@ import elegy
 from elegy.data.batches import Batch, padded_rows
 
 HERE = Path(__file__).parent
+# (multi_thread_eigen off: with it, forced CPU devices on 2 cores can deadlock in an
+# all-reduce, see benchmarks/distributed.py)
+FORCED_DEVICES = "--xla_force_host_platform_device_count=4 --xla_cpu_multi_thread_eigen=false"
 ROOT = HERE.parent
 
 
@@ -38,9 +41,7 @@ def four_device_run(tmp_path_factory):
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
         "-o", "python_files=check_*.py", str(HERE / "multidevice" / "check_four_devices.py"),
     ]  # fmt: skip
-    env = child_environment(
-        XLA_FLAGS="--xla_force_host_platform_device_count=4", ELEGY_DISTRIBUTED_OUT=str(out)
-    )
+    env = child_environment(XLA_FLAGS=FORCED_DEVICES, ELEGY_DISTRIBUTED_OUT=str(out))
     result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     return result, out
 
