@@ -163,8 +163,8 @@ class ModelParallel(Distribution):
         >>> distribution = elegy.distributed.ModelParallel(
         ...     (1, len(jax.devices())), layout={"linear_0/w": P(None, "model")}
         ... )
-        >>> distribution.param_spec("mlp/~/linear_0/w", (4, 8 * len(jax.devices())))
-        PartitionSpec(None, 'model')
+        >>> distribution.param_spec("mlp/~/linear_0/w", (4, 8 * len(jax.devices()))) == P(None, "model")
+        True
     """
 
     def __init__(

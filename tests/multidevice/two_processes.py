@@ -11,25 +11,24 @@ its final parameters to OUT_DIR/params_<id>.npz, and both save the model togethe
 import os
 import sys
 
-os.environ["JAX_PLATFORMS"] = "cpu"
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2 --xla_cpu_multi_thread_eigen=false"
 
-import jax  # noqa: E402
+def main(process_id: int, port: int, out_dir: str) -> None:
+    # Everything happens here, not at import: pytest imports this file for doctests.
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2 --xla_cpu_multi_thread_eigen=false"
+    import jax
 
-jax.config.update("jax_cpu_collectives_implementation", "gloo")
-process_id, port, out_dir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id)
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id)
 
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
+    import numpy as np
+    import optax
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from tests.conftest import blobs, mlp_forward  # noqa: E402
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+    from tests.conftest import blobs, mlp_forward
 
-import elegy  # noqa: E402
+    import elegy
 
-
-def main() -> None:
     x, y = blobs(130)
     model = elegy.Model(
         mlp_forward,
@@ -51,4 +50,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
