@@ -23,11 +23,10 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
-import time  # noqa: E402
 
 import jax  # noqa: E402
 import optax  # noqa: E402
-from speed import BATCH, FORWARD, LEARNING_RATE, _update_fn, make_data  # noqa: E402
+from speed import BATCH, FORWARD, LEARNING_RATE, _timed, _update_fn, make_data  # noqa: E402
 
 import elegy  # noqa: E402
 
@@ -41,15 +40,8 @@ def fit_speed(distribution, x, y, epochs: int, batch_size: int) -> tuple[float, 
         distribution=distribution,
     )
     fit = lambda: model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
-    start = time.perf_counter()
-    fit()
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(epochs):
-        fit()
-    jax.block_until_ready(model.states)
-    steps = epochs * -(-len(x) // batch_size)
-    return first, steps / (time.perf_counter() - start)
+    first, seconds = _timed(lambda: (fit(), model.states), epochs)
+    return first, epochs * -(-len(x) // batch_size) / seconds
 
 
 def jit_loop_speed(distribution, x, y, epochs: int, batch_size: int) -> tuple[float, float]:
@@ -64,13 +56,8 @@ def jit_loop_speed(distribution, x, y, epochs: int, batch_size: int) -> tuple[fl
             params, opt_state, loss = update(params, opt_state, x[i : i + batch_size], y[i : i + batch_size])
         float(loss)
 
-    start = time.perf_counter()
-    epoch()
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(epochs):
-        epoch()
-    return first, epochs * (usable // batch_size) / (time.perf_counter() - start)
+    first, seconds = _timed(epoch, epochs)
+    return first, epochs * (usable // batch_size) / seconds
 
 
 def main() -> None:
