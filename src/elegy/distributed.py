@@ -228,6 +228,12 @@ def process_rows(leaf: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.take(leaf, np.arange(index * share, (index + 1) * share), axis=axis)
 
 
+def is_primary_process() -> bool:
+    """Whether this is process 0: the one that prints, logs, and writes the files every
+    process shares."""
+    return jax.process_index() == 0
+
+
 def to_host(tree: Any) -> Any:
     """`tree` as numpy arrays, whole: in a multi-process run, gathered from every process
     (an array split over several hosts has no single host copy to fetch)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import jax
+from elegy.distributed import is_primary_process
 
 LogsT = Mapping[str, Any] | None
 
@@ -92,7 +92,7 @@ class CallbackList(Callback):
                 raise TypeError(
                     f"callbacks must be elegy.callbacks.Callback instances, got {type(callback).__name__}"
                 )
-        if jax.process_index() != 0:
+        if not is_primary_process():
             callbacks = [callback for callback in callbacks if not callback.first_process_only]
         self.callbacks: list[Callback] = sorted(callbacks, key=lambda callback: callback.runs_last)
         for callback in self.callbacks:

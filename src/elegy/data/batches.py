@@ -30,11 +30,7 @@ def batch_rows(tree: Any) -> int:
 
 def padded_batch(x: Any, y: Any, sample_weight: Any, size: int) -> Batch:
     """A Batch of exactly `size` rows: real rows first, then repeats of them."""
-    rows = batch_rows(x)
-    if rows == size:
-        return Batch(x, y, sample_weight, np.ones(size, bool))
-    index = np.arange(size) % rows
-    return Batch(*(take_rows(t, index) for t in (x, y, sample_weight)), np.arange(size) < rows)
+    return padded_rows(Batch(x, y, sample_weight, np.ones(batch_rows(x), bool)), size)
 
 
 def padded_rows(batch: Batch, size: int) -> Batch:

@@ -294,19 +294,12 @@ class ModelBase:
             if self.run_eagerly:
                 # The same arrays a compiled step sees: jax arrays, dtypes canonicalized.
                 fn = lambda states, batch, class_weight: run(states, *jax.device_put((batch, class_weight)))
-            elif _donated(entry):
-                fn = jax.jit(
-                    fused(run) if fused_steps else run,
-                    donate_argnums=_donated(entry),
-                    compiler_options=_compiler_options(entry),
-                )
             else:
-                fn = _forwarding_unchanged(
-                    jax.jit(
-                        changed_only(fused(run) if fused_steps else run),
-                        compiler_options=_compiler_options(entry),
-                    )
-                )
+                body, options = fused(run) if fused_steps else run, _compiler_options(entry)
+                if _donated(entry):
+                    fn = jax.jit(body, donate_argnums=_donated(entry), compiler_options=options)
+                else:
+                    fn = _forwarding_unchanged(jax.jit(changed_only(body), compiler_options=options))
             self._compiled[key] = fn
         return fn
 

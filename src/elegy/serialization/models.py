@@ -17,14 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import elegy
+from elegy.distributed import is_primary_process
 from elegy.serialization.arrays import abstract, read_states, write_states
-from elegy.serialization.store import (
-    InvalidSaveError,
-    SavedVersion,
-    is_primary_process,
-    read_consistently,
-    write_version,
-)
+from elegy.serialization.store import InvalidSaveError, SavedVersion, read_consistently, write_version
 from elegy.states import States, snapshot
 
 if TYPE_CHECKING:

@@ -34,6 +34,8 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+from elegy.distributed import is_primary_process
+
 T = TypeVar("T")
 
 FORMAT = "elegy-save"
@@ -76,7 +78,6 @@ def write_version(path: str | os.PathLike, kind: str, write: Callable[[Path], di
     if primary:
         staging.mkdir()
     _wait_for_all_processes("elegy-save-begin")
-    final = root / _version_name(_next_version(root))
     try:
         recorded = write(staging)
         _wait_for_all_processes("elegy-save-written")
@@ -91,6 +92,7 @@ def write_version(path: str | os.PathLike, kind: str, write: Callable[[Path], di
             manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True).encode()
             _write_durably(staging / MANIFEST, manifest_bytes)
             _fsync_tree(staging)
+            final = root / _version_name(_next_version(root))
             os.rename(staging, final)
     except BaseException:
         if primary:
@@ -102,12 +104,9 @@ def write_version(path: str | os.PathLike, kind: str, write: Callable[[Path], di
         _replace_atomically(root / POINTER, json.dumps(pointer).encode())
         _remove_all_but(root, final.name)
     _wait_for_all_processes("elegy-save-done")
+    if not primary:  # the version process 0 made current
+        final = root / _read_json(root / POINTER, "the version pointer")["version"]
     return final
-
-
-def is_primary_process() -> bool:
-    """Whether this process writes the files every process shares (process 0)."""
-    return jax.process_index() == 0
 
 
 def shared_token() -> str:
