@@ -23,6 +23,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
+import time  # noqa: E402
 
 import jax  # noqa: E402
 import optax  # noqa: E402
@@ -33,6 +34,7 @@ import elegy  # noqa: E402
 
 def fit_speed(distribution, x, y, epochs: int, batch_size: int) -> tuple[float, float]:
     """(first-epoch seconds, steps/s of `epochs` more) for one fresh model."""
+    started = time.perf_counter()
     model = elegy.Model(
         FORWARD["mlp"],
         loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -40,12 +42,13 @@ def fit_speed(distribution, x, y, epochs: int, batch_size: int) -> tuple[float, 
         distribution=distribution,
     )
     fit = lambda: model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
-    first, seconds = _timed(lambda: (fit(), model.states), epochs)
+    first, seconds = _timed(lambda: (fit(), model.states), epochs, started)
     return first, epochs * -(-len(x) // batch_size) / seconds
 
 
 def jit_loop_speed(distribution, x, y, epochs: int, batch_size: int) -> tuple[float, float]:
     """The same for `speed.py`'s hand-written jitted update on one device (whole batches)."""
+    started = time.perf_counter()
     _, update, params, opt_state = _update_fn("mlp")
     update = jax.jit(update, donate_argnums=(0, 1))
     usable = len(x) // batch_size * batch_size
@@ -56,7 +59,7 @@ def jit_loop_speed(distribution, x, y, epochs: int, batch_size: int) -> tuple[fl
             params, opt_state, loss = update(params, opt_state, x[i : i + batch_size], y[i : i + batch_size])
         float(loss)
 
-    first, seconds = _timed(epoch, epochs)
+    first, seconds = _timed(epoch, epochs, started)
     return first, epochs * (usable // batch_size) / seconds
 
 

@@ -15,8 +15,10 @@ Training contenders, all on the same batches in the same order:
 Evaluation and prediction: Model.evaluate / Model.predict against a jitted apply loop.
 
 steps/s: median over interleaved repeats, after a first epoch that compiles. First epoch:
-wall time of a fresh model's first epoch, compilation included. Peak memory: each training
-contender once more in a process of its own: the peak resident memory it added to the
+wall time from building a fresh model to the end of its first epoch (initialization and
+compilation included), median over the repeats in this process (where JAX has already
+compiled, and cached, some of the same programs) and once more cold, in a process of its
+own per contender, which also measures the peak resident memory the contender added to a
 process that already held the data and the imports (Linux). Reports only; asserts nothing.
 """
 
@@ -105,6 +107,7 @@ def _update_fn(workload: str):
 
 
 def jit_loop(workload, x, y, epochs):
+    started = time.perf_counter()
     _, update, params, opt_state = _update_fn(workload)
     update = jax.jit(update, donate_argnums=(0, 1))
 
@@ -114,10 +117,11 @@ def jit_loop(workload, x, y, epochs):
             params, opt_state, loss = update(params, opt_state, x[i : i + BATCH], y[i : i + BATCH])
         float(loss)  # the host reads the epoch's loss, as a progress line would
 
-    return _timed(epoch, epochs)
+    return _timed(epoch, epochs, started)
 
 
 def scan_loop(workload, x, y, epochs):
+    started = time.perf_counter()
     _, update, params, opt_state = _update_fn(workload)
 
     @jax.jit
@@ -137,7 +141,7 @@ def scan_loop(workload, x, y, epochs):
         params, opt_state, loss = run_epoch(params, opt_state, xs, ys)
         float(loss)
 
-    return _timed(epoch, epochs)
+    return _timed(epoch, epochs, started)
 
 
 def apply_loop(workload, x, y, model) -> tuple[float, float]:
@@ -176,9 +180,10 @@ def elegy_model(workload: str, steps_per_execution: int):
 
 def elegy_fit(steps_per_execution):
     def run(workload, x, y, epochs):
+        started = time.perf_counter()
         model = elegy_model(workload, steps_per_execution)
         fit = lambda: model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
-        return _timed(fit, epochs)
+        return _timed(fit, epochs, started)
 
     return run
 
@@ -187,6 +192,7 @@ def keras_fit(steps_per_execution):
     def run(workload, x, y, epochs):
         import keras
 
+        started = time.perf_counter()
         model = keras_model(workload)
         model.compile(
             optimizer=keras.optimizers.Adam(LEARNING_RATE),
@@ -195,14 +201,20 @@ def keras_fit(steps_per_execution):
             jit_compile=True,
         )
         fit = lambda: model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
-        return _timed(fit, epochs)
+        return _timed(fit, epochs, started)
 
     return run
 
 
-def _timed(epoch: Callable[[], object], epochs: int) -> tuple[float, float]:
-    """(seconds of the first epoch, compilation included; seconds of `epochs` more)."""
-    first = _seconds(epoch)
+def _timed(epoch: Callable[[], object], epochs: int, started: float) -> tuple[float, float]:
+    """(seconds from `started`, when the contender began to build its model, to the end of
+    its first epoch: initialization and compilation included; seconds of `epochs` more).
+
+    Every contender counts its setup: the loops initialize params and optimizer state
+    before their first step, Keras builds its layers, Elegy initializes inside `fit`.
+    """
+    jax.block_until_ready(epoch())
+    first = time.perf_counter() - started
     return first, _seconds(lambda: [epoch() for _ in range(epochs)])
 
 
@@ -229,7 +241,7 @@ def contenders() -> dict[str, Callable]:
 
 
 # ---------------------------------------------------------------- measuring
-def measure(workload: str, repeats: int, epochs: int, memory: bool) -> None:
+def measure(workload: str, repeats: int, epochs: int, fresh: bool) -> None:
     x, y = make_data(workload)
     steps = len(x) // BATCH * epochs
     runs = contenders()
@@ -241,18 +253,21 @@ def measure(workload: str, repeats: int, epochs: int, memory: bool) -> None:
             first[name].append(first_epoch)
             speed[name].append(steps / seconds)
 
-    peak = {name: _peak_memory(workload, name) for name in runs} if memory else {}
+    cold = {name: _fresh_process(workload, name) for name in runs} if fresh else {}
     median = {name: statistics.median(values) for name, values in speed.items()}
     steps_per_epoch = len(x) // BATCH
     print(f"\n## {workload}: {steps_per_epoch} steps per epoch, batch {BATCH}, {repeats} x {epochs} epochs")
-    print("| training | steps/s | vs jit loop | vs scan loop | first epoch (s) | added peak RSS (MiB) |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| training | steps/s | vs jit loop | vs scan loop | first epoch (s) | first epoch, fresh "
+        "process (s) | added peak RSS (MiB) |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name in runs:
-        memory_cell = f"{peak[name]:.0f}" if name in peak else "-"
+        cold_first, peak = (f"{cold[name][0]:.2f}", f"{cold[name][1]:.0f}") if name in cold else ("-", "-")
         print(
             f"| {name} | {median[name]:.0f} | {median[name] / median['jit loop']:.2f} | "
             f"{median[name] / median['scan loop']:.2f} | {statistics.median(first[name]):.2f} | "
-            f"{memory_cell} |"
+            f"{cold_first} | {peak} |"
         )
     for spe in (1, 32):
         if f"keras spe={spe}" in median:
@@ -281,24 +296,27 @@ def _measure_inference(workload: str, x, y, repeats: int) -> None:
         )
 
 
-def _peak_memory(workload: str, name: str) -> float:
-    """Max RSS of a process that builds the data and trains one epoch with `name`."""
+def _fresh_process(workload: str, name: str) -> tuple[float, float]:
+    """(first-epoch seconds, added peak RSS in MiB) of `name` in a process of its own."""
     probe = subprocess.run(
-        [sys.executable, __file__, "--memory-probe", workload, name],
+        [sys.executable, __file__, "--probe", workload, name],
         capture_output=True,
         text=True,
         check=True,
     )
-    return float(probe.stdout.strip().splitlines()[-1])
+    first, peak = probe.stdout.strip().splitlines()[-1].split()
+    return float(first), float(peak)
 
 
-def memory_probe(workload: str, name: str) -> None:
-    """Prints the peak resident memory that training added on top of the data and imports."""
+def probe(workload: str, name: str) -> None:
+    """Prints, for one contender in this fresh process, the seconds to the end of its first
+    epoch (every compilation cold, as a user's script meets it) and the peak resident
+    memory that training added on top of the data and the imports."""
     x, y = make_data(workload)
     run = contenders()[name]
     baseline = _resident_mib()
-    run(workload, x, y, 1)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - baseline)  # ru_maxrss: KiB
+    first, _ = run(workload, x, y, 1)
+    print(first, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - baseline)  # ru_maxrss: KiB
 
 
 def _resident_mib() -> float:
@@ -312,16 +330,18 @@ def main() -> None:
     parser.add_argument("--workloads", nargs="+", default=["mlp", "cnn"], choices=sorted(FORWARD))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per run, after the first")
-    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
-    parser.add_argument("--memory-probe", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-fresh", action="store_true", help="skip the fresh processes (cold first epoch, peak memory)"
+    )
+    parser.add_argument("--probe", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.memory_probe:
-        memory_probe(*args.memory_probe)
+    if args.probe:
+        probe(*args.probe)
         return
     device = f"{jax.devices()[0].device_kind} x{jax.device_count()}"
     print(f"device: {device}, jax {jax.__version__}, elegy {elegy.__version__}")
     for workload in args.workloads:
-        measure(workload, args.repeats, args.epochs, memory=not args.no_memory)
+        measure(workload, args.repeats, args.epochs, fresh=not args.no_fresh)
 
 
 if __name__ == "__main__":

@@ -57,16 +57,27 @@ def array_batches(
     """
     sequential = isinstance(order, int)
     rows = order if sequential else len(order)
+    # Flattened once: per batch, one index of each array (no tree walk per step).
+    arrays, treedef = jax.tree_util.tree_flatten((x, y, sample_weight))
+    arrays = [np.asarray(a) for a in arrays]
+
+    def rows_at(index: Any) -> tuple[Any, Any, Any]:
+        return treedef.unflatten([a[index] for a in arrays])
+
     span, grouped = group * batch_size, 0
     while group > 1 and grouped + span <= rows:
         index = slice(grouped, grouped + span) if sequential else order[grouped : grouped + span]
-        parts = (take_rows(tree, index) for tree in (x, y, sample_weight))
-        yield stacked_rows(Batch(*parts, np.ones(span, bool)), group)
+        yield stacked_rows(Batch(*rows_at(index), np.ones(span, bool)), group)
         grouped += span
+    full = np.ones(batch_size, bool)
+    full.flags.writeable = False  # one mask shared by every full batch
     for start in range(grouped, rows, batch_size):
         stop = min(start + batch_size, rows)
         index = slice(start, stop) if sequential else order[start:stop]
-        yield padded_batch(*(take_rows(t, index) for t in (x, y, sample_weight)), batch_size)
+        if stop - start == batch_size:
+            yield Batch(*rows_at(index), full)
+        else:
+            yield padded_batch(*rows_at(index), batch_size)
 
 
 def stacked_rows(batch: Batch, group: int) -> Batch:

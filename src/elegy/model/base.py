@@ -27,7 +27,7 @@ from elegy.data.structure import checked_triple
 from elegy.distributed import Distribution, to_host
 from elegy.inject import inject
 from elegy.model.execution import Execution, executions, fused, step_outputs
-from elegy.model.forwarding import changed_only, with_unchanged
+from elegy.model.forwarding import over_leaves, with_states
 from elegy.model.objectives import class_weight_vector
 from elegy.model.retrace import RetraceWarning, changes, message, signature
 from elegy.model.steps import GradStep, PredStep, TestStep, TrainStep, check_step_output
@@ -72,22 +72,11 @@ def _compiler_options(entry: str) -> dict[str, Any] | None:
     return None
 
 
-def _donated(entry: str) -> tuple[int, ...]:
+def _donated(entry: str) -> bool:
     """Training steps update the States in place: their input buffers are donated to the
     output (no copy of params and optimizer state per step). Other steps share their
     States with the model, so they keep them."""
-    return (0,) if entry == "train" else ()
-
-
-def _forwarding_unchanged(compiled: Callable) -> Callable:
-    """`compiled` (built on `changed_only`) returning whole States again."""
-
-    def call(states: States, *rest: Any) -> tuple[Any, States]:
-        outputs, partial = compiled(states, *rest)
-        return outputs, with_unchanged(partial, states)
-
-    call.jitted = compiled  # type: ignore[attr-defined]
-    return call
+    return entry == "train"
 
 
 def _check_verbose(verbose: Any) -> int:
@@ -295,11 +284,16 @@ class ModelBase:
                 # The same arrays a compiled step sees: jax arrays, dtypes canonicalized.
                 fn = lambda states, batch, class_weight: run(states, *jax.device_put((batch, class_weight)))
             else:
-                body, options = fused(run) if fused_steps else run, _compiler_options(entry)
-                if _donated(entry):
-                    fn = jax.jit(body, donate_argnums=_donated(entry), compiler_options=options)
-                else:
-                    fn = _forwarding_unchanged(jax.jit(changed_only(body), compiler_options=options))
+                donated = _donated(entry)
+                body = over_leaves(fused(run) if fused_steps else run, unchanged_as_none=not donated)
+                fn = with_states(
+                    jax.jit(
+                        body,
+                        static_argnums=0,
+                        donate_argnums=(1,) if donated else (),
+                        compiler_options=_compiler_options(entry),
+                    )
+                )
             self._compiled[key] = fn
         return fn
 
