@@ -1,6 +1,6 @@
 """Elegy: a Keras-like training framework for JAX whose networks are Haiku modules."""
 
-from elegy import callbacks, data, distributed, losses, metrics, regularizers
+from elegy import callbacks, data, distributed, losses, metrics, regularizers, utils
 from elegy.hooks import add_loss, add_metric
 from elegy.model import GradStep, Model, ModelBase, PredStep, TestStep, TrainStep
 from elegy.model.retrace import RetraceWarning
@@ -28,4 +28,5 @@ __all__ = [
     "losses",
     "metrics",
     "regularizers",
+    "utils",
 ]
