@@ -1,4 +1,18 @@
-"""Losses: pure per-sample functions and thin classes holding reduction, weight and name."""
+"""Losses: pure per-sample functions and thin classes holding reduction, weight and name.
+
+Examples:
+    A function gives one value per sample; its class reduces them to one number (errors
+    of 1 and 2 give `(1 + 4) / 2 = 2.5`). `elegy.Model(..., loss=...)` takes such an
+    instance, a name such as `"mse"`, or a list or dict of them.
+
+    >>> import jax.numpy as jnp
+    >>> import elegy
+    >>> y_true, y_pred = jnp.array([[1.0], [2.0]]), jnp.array([[0.0], [4.0]])
+    >>> [float(v) for v in elegy.losses.mean_squared_error(y_true, y_pred)]
+    [1.0, 4.0]
+    >>> float(elegy.losses.MeanSquaredError()(y_true, y_pred))
+    2.5
+"""
 
 from collections.abc import Callable
 from typing import Any
@@ -66,7 +80,18 @@ NAMES = frozenset(_BY_NAME)
 
 def get(identifier: Any) -> Loss:
     """A Loss from a Loss, a known name (Keras's defaults, e.g. probabilities for the
-    cross-entropies) or a function `(y_true, y_pred)`."""
+    cross-entropies) or a function `(y_true, y_pred)`.
+
+    Examples:
+        A name gives the matching class, logged under that name; a function is wrapped.
+
+        >>> import jax.numpy as jnp
+        >>> loss = get("mae")
+        >>> type(loss).__name__, loss.name
+        ('MeanAbsoluteError', 'mae')
+        >>> float(get(lambda t, p: jnp.abs(p - t))(jnp.array([[1.0]]), jnp.array([[4.0]])))
+        3.0
+    """
     return resolve(identifier, argument="loss", base=Loss, by_name=_BY_NAME, wrap=LossFunctionWrapper)
 
 

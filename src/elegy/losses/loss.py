@@ -34,6 +34,19 @@ class Loss:
         name: log name; defaults to the class name in snake_case.
         on: for a model whose output (and target) is a dict, tuple or list, the key or
             index of the part this loss applies to (a tuple of them for nested parts).
+
+    Examples:
+        A cubed absolute error; the default reduction averages its per-sample values,
+        here `(1**3 + 2**3) / 2 = 4.5`, and `weight` scales the result.
+
+        >>> import jax.numpy as jnp
+        >>> class CubedError(Loss):
+        ...     def call(self, y_true, y_pred):
+        ...         return jnp.abs(y_pred - y_true) ** 3
+        >>> y_true, y_pred = jnp.array([0.0, 0.0]), jnp.array([1.0, 2.0])
+        >>> loss, doubled = CubedError(), CubedError(weight=2.0)
+        >>> loss.name, float(loss(y_true, y_pred)), float(doubled(y_true, y_pred))
+        ('cubed_error', 4.5, 9.0)
     """
 
     def __init__(
@@ -78,7 +91,19 @@ def reduce(
     mask: jnp.ndarray | None,
     reduction: str,
 ) -> jnp.ndarray:
-    """Apply `sample_weight`, `mask` and the reduction to per-sample loss values."""
+    """Apply `sample_weight`, `mask` and the reduction to per-sample loss values.
+
+    Examples:
+        `"sum"` adds the weighted values (`1 * 1 + 0 * 2 + 2 * 3 = 7`); the default
+        reduction divides by the number of real (unmasked) elements instead.
+
+        >>> import jax.numpy as jnp
+        >>> values = jnp.array([1.0, 2.0, 3.0])
+        >>> float(reduce(values, jnp.array([1.0, 0.0, 2.0]), None, "sum"))
+        7.0
+        >>> float(reduce(values, None, jnp.array([1.0, 1.0, 0.0]), "sum_over_batch_size"))  # (1 + 2) / 2
+        1.5
+    """
     weighted = values * element_weights(values, sample_weight, mask)
     if reduction == "none":
         return weighted
@@ -94,6 +119,17 @@ class LossFunctionWrapper(Loss):
     Extra keyword arguments configure the function (`from_logits=True`). A function that
     returns a scalar is used as it is: it sees padded rows and ignores `sample_weight`,
     so prefer per-sample values.
+
+    Examples:
+        The loss is named after the function; here the rows' largest errors, 3 and 1,
+        are averaged.
+
+        >>> import jax.numpy as jnp
+        >>> def max_error(y_true, y_pred):
+        ...     return jnp.max(jnp.abs(y_pred - y_true), axis=-1)
+        >>> loss = LossFunctionWrapper(max_error)
+        >>> loss.name, float(loss(jnp.zeros((2, 2)), jnp.array([[1.0, -3.0], [1.0, 0.5]])))
+        ('max_error', 2.0)
     """
 
     def __init__(

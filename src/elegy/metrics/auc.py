@@ -24,6 +24,17 @@ class AUC(Metric):
     `sum((R_k - R_k+1) * P_k)` that scikit-learn calls average precision. More thresholds
     give a closer approximation of the exact, unbinned value. Multi-label targets are
     pooled into one binary problem.
+
+    Examples:
+        ROC AUC is the fraction of (positive, negative) pairs ranked the right way: the
+        positive scored 0.35 is below the negative scored 0.4, the other three pairs are
+        right, so the area is 3/4.
+
+        >>> import jax.numpy as jnp
+        >>> m = AUC()
+        >>> state = m.update(m.init(), jnp.array([0.0, 0.0, 1.0, 1.0]), jnp.array([0.1, 0.4, 0.35, 0.8]))
+        >>> round(float(m.compute(state)), 4)
+        0.75
     """
 
     def __init__(

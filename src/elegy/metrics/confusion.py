@@ -46,7 +46,18 @@ class _BinaryCounts(Metric):
 
 
 class Precision(_BinaryCounts):
-    """tp / (tp + fp) of `y_pred > threshold` against 0/1 targets (multi-label: element-wise)."""
+    """tp / (tp + fp) of `y_pred > threshold` against 0/1 targets (multi-label: element-wise).
+
+    Examples:
+        Two scores are above 0.5 and one of them is a true positive: `1 / (1 + 1)`.
+
+        >>> import jax.numpy as jnp
+        >>> m = Precision()
+        >>> y_true, y_pred = jnp.array([1.0, 1.0, 1.0, 0.0, 0.0]), jnp.array([0.9, 0.2, 0.3, 0.7, 0.1])
+        >>> state = m.update(m.init(), y_true, y_pred)
+        >>> float(m.compute(state))
+        0.5
+    """
 
     def compute(self, state):
         tp, fp, _ = state
@@ -54,7 +65,18 @@ class Precision(_BinaryCounts):
 
 
 class Recall(_BinaryCounts):
-    """tp / (tp + fn) of `y_pred > threshold` against 0/1 targets (multi-label: element-wise)."""
+    """tp / (tp + fn) of `y_pred > threshold` against 0/1 targets (multi-label: element-wise).
+
+    Examples:
+        Of the three positives, only the one scored 0.9 is above 0.5: `1 / 3`.
+
+        >>> import jax.numpy as jnp
+        >>> m = Recall()
+        >>> y_true, y_pred = jnp.array([1.0, 1.0, 1.0, 0.0, 0.0]), jnp.array([0.9, 0.2, 0.3, 0.7, 0.1])
+        >>> state = m.update(m.init(), y_true, y_pred)
+        >>> round(float(m.compute(state)), 4)
+        0.3333
+    """
 
     def compute(self, state):
         tp, _, fn = state
@@ -86,6 +108,21 @@ class F1Score(Metric):
     `y_true` class indices or one-hot rows; `average` is `"macro"` (mean over classes),
     `"micro"` (from pooled counts), `"weighted"` (by support) or None (one value per
     class, logged as `f1_score_0`, `f1_score_1`, ...).
+
+    Examples:
+        Labels (0, 1, 2, 2) predicted as (0, 2, 2, 2): class 0 is perfect (F1 = 1),
+        class 1 is never found (0), and class 2 has tp=2, fp=1, fn=0, so
+        `F1 = 2 * 2 / (2 * 2 + 1) = 0.8`. The macro average is `1.8 / 3 = 0.6`.
+
+        >>> import jax.numpy as jnp
+        >>> y_true = jnp.array([0, 1, 2, 2])
+        >>> y_pred = jnp.array([[0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.1, 0.1, 0.8], [0.3, 0.3, 0.4]])
+        >>> per_class, macro = F1Score(num_classes=3, average=None), F1Score(num_classes=3)
+        >>> scores = per_class.compute(per_class.update(per_class.init(), y_true, y_pred))
+        >>> [round(float(v), 4) for v in scores]
+        [1.0, 0.0, 0.8]
+        >>> round(float(macro.compute(macro.update(macro.init(), y_true, y_pred))), 4)
+        0.6
     """
 
     def __init__(
@@ -141,6 +178,16 @@ class MeanIoU(Metric):
 
     `y_true` holds class indices of any shape (e.g. segmentation maps); `y_pred` holds
     either indices of the same shape or scores with one more, last axis of classes.
+
+    Examples:
+        Class 0: 1 pixel in common out of 2 marked either way (IoU 1/2); class 1: 2 of 3
+        (IoU 2/3). The mean is `(1/2 + 2/3) / 2`.
+
+        >>> import jax.numpy as jnp
+        >>> m = MeanIoU(num_classes=2)
+        >>> state = m.update(m.init(), jnp.array([[0, 0], [1, 1]]), jnp.array([[0, 1], [1, 1]]))
+        >>> round(float(m.compute(state)), 4)
+        0.5833
     """
 
     def __init__(self, num_classes: int, name: str | None = None, on: Any = None):

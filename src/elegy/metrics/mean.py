@@ -25,7 +25,7 @@ class Mean(Metric):
     Because numerator and denominator accumulate separately, the value after the last batch
     of an epoch is the exact mean over all samples, whatever the batch sizes were.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> m = Mean()
         >>> s = m.update(m.init(), jnp.array([1.0, 2.0]))
@@ -56,7 +56,17 @@ class Mean(Metric):
 
 
 class Sum(Metric):
-    """Running weighted sum `sum(w * v * mask)` over everything seen."""
+    """Running weighted sum `sum(w * v * mask)` over everything seen.
+
+    Examples:
+        Weights multiply the values: `1 * 1 + 3 * 2 = 7`, and a later batch adds 0.5.
+
+        >>> import jax.numpy as jnp
+        >>> m = Sum()
+        >>> state = m.update(m.init(), jnp.array([1.0, 2.0]), sample_weight=jnp.array([1.0, 3.0]))
+        >>> float(m.compute(m.update(state, jnp.array([0.5]))))
+        7.5
+    """
 
     def init(self) -> jnp.ndarray:
         return _zero()
@@ -74,6 +84,17 @@ class MeanMetricWrapper(Metric):
 
     A function that returns a scalar for the batch is counted as that value for every row
     of the batch, so its epoch value is the row-weighted mean of batch values.
+
+    Examples:
+        The fraction of predictions within 1 of the target: 2 of these 4.
+
+        >>> import jax.numpy as jnp
+        >>> def within_one(y_true, y_pred):
+        ...     return (jnp.abs(y_pred - y_true) <= 1.0).astype(jnp.float32)
+        >>> m = MeanMetricWrapper(within_one)
+        >>> state = m.update(m.init(), jnp.zeros(4), jnp.array([0.5, 2.0, -1.0, 3.0]))
+        >>> m.name, float(m.compute(state))
+        ('within_one', 0.5)
     """
 
     def __init__(self, fn: Callable, name: str | None = None, on: Any = None, **kwargs: Any):
@@ -100,7 +121,20 @@ class MeanMetricWrapper(Metric):
 
 class LossMean(MeanMetricWrapper):
     """A loss averaged over samples as a metric, leaving out the elements the loss ignores
-    (`ignore_class`), exactly as the loss itself does."""
+    (`ignore_class`), exactly as the loss itself does.
+
+    Examples:
+        Batches of 2 and 1 samples with absolute errors 1, 3 and 5: the value is the mean
+        over samples, `(1 + 3 + 5) / 3 = 3`, not the mean of the batch means (3.5).
+
+        >>> import jax.numpy as jnp
+        >>> from elegy.losses import MeanAbsoluteError
+        >>> m = LossMean(MeanAbsoluteError())
+        >>> state = m.update(m.init(), jnp.array([[0.0], [0.0]]), jnp.array([[1.0], [3.0]]))
+        >>> state = m.update(state, jnp.array([[0.0]]), jnp.array([[5.0]]))
+        >>> m.name, float(m.compute(state))
+        ('mean_absolute_error', 3.0)
+    """
 
     def __init__(self, loss: Any, name: str | None = None):
         super().__init__(loss.call, name=name or loss.name, on=loss.on)
