@@ -14,6 +14,20 @@ builds only its own rows of every global batch and `jax.make_array_from_process_
 assembles the global array.
 
 The names follow `keras.distribution`: `DataParallel` and `ModelParallel`.
+
+Examples:
+    Data parallelism over every device (one, on a laptop). A batch of 10 rows is padded to a
+    multiple of the number of shards, and the predictions of the real rows come back:
+
+    >>> import elegy, haiku as hk, jax, numpy as np
+    >>> distribution = elegy.distributed.DataParallel()
+    >>> distribution.mesh.axis_names, distribution.batch_shards == len(jax.devices())
+    (('batch',), True)
+    >>> distribution.padded_size(10) % distribution.batch_shards
+    0
+    >>> model = elegy.Model(lambda x: hk.Linear(2)(x), distribution=distribution)
+    >>> model.predict(np.ones((10, 3), np.float32), batch_size=10).shape
+    (10, 2)
 """
 
 from __future__ import annotations
@@ -38,6 +52,23 @@ class Distribution:
     """A mesh of devices and the layout of batches and States on it (base class).
 
     Subclasses choose the mesh and, through `param_spec`, how each parameter is split.
+
+    Examples:
+        A layout that splits every kernel's columns over the devices that split the batch
+        and replicates everything else; `states_sharding` applies it to a States:
+
+        >>> import elegy, jax, numpy as np
+        >>> from jax.sharding import Mesh, PartitionSpec
+        >>> class SplitKernels(Distribution):
+        ...     def param_spec(self, path, shape):
+        ...         return PartitionSpec(None, "batch") if path.endswith("/w") else PartitionSpec()
+        >>> distribution = SplitKernels(Mesh(np.array(jax.devices()), ("batch",)))
+        >>> params = {"linear": {"w": np.zeros((3, 8)), "b": np.zeros(8)}}
+        >>> layout = distribution.states_sharding(elegy.States(net_params=params, epoch=np.int32(0)))
+        >>> tuple(layout["net_params"]["linear"]["w"].spec), tuple(layout["net_params"]["linear"]["b"].spec)
+        ((None, 'batch'), ())
+        >>> layout["epoch"].spec == distribution.replicated.spec
+        True
     """
 
     def __init__(self, mesh: Mesh, batch_axis: str = BATCH_AXIS):
@@ -134,7 +165,7 @@ class DataParallel(Distribution):
     A 1-D mesh (axis `"batch"`) over `devices` (default: every device of every process).
     Pass it as `elegy.Model(..., distribution=DataParallel())`.
 
-    Example:
+    Examples:
         >>> import elegy
         >>> elegy.distributed.DataParallel().batch_shards == len(jax.devices())
         True
@@ -157,7 +188,7 @@ class ModelParallel(Distribution):
     optimizer state of a parameter gets the same layout. Parameters are created in their
     layout by the compiled initialization, never whole on one device.
 
-    Example:
+    Examples:
         >>> import elegy
         >>> from jax.sharding import PartitionSpec as P
         >>> distribution = elegy.distributed.ModelParallel(

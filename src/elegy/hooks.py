@@ -73,10 +73,40 @@ def add_loss(name: str, value: Any) -> None:
     Calls with the same name in one forward pass are summed (a shared layer called twice
     adds its penalty twice). The value is one number for the batch, so padded rows of a
     partial batch take part in it.
+
+    Examples:
+        A forward function that returns its input (so the `mse` term is 0) and adds a
+        penalty of `0.5 * mean(x ** 2)`, which is `0.5 * 14 / 4 = 1.75` for `x = [0, 1, 2, 3]`:
+
+        >>> import elegy, jax.numpy as jnp, numpy as np
+        >>> def forward(x):
+        ...     elegy.add_loss("activity", 0.5 * jnp.mean(x**2))
+        ...     return x
+        >>> model = elegy.Model(forward, loss="mse")
+        >>> x = np.arange(4, dtype=np.float32).reshape(4, 1)
+        >>> logs = model.evaluate(x, x, verbose=0)
+        >>> {name: round(value, 4) for name, value in logs.items()}
+        {'loss': 1.75, 'mse_loss': 0.0, 'activity_loss': 1.75}
     """
     _report("loss", name, value)
 
 
 def add_metric(name: str, value: Any) -> None:
-    """Log the scalar `value` under `name`, averaged over the epoch's samples."""
+    """Log the scalar `value` under `name`, averaged over the epoch's samples.
+
+    Unlike `add_loss`, the value does not change the loss or the gradients.
+
+    Examples:
+        The mean of each batch of 2 rows, averaged over the epoch, is the mean of all rows:
+
+        >>> import elegy, jax.numpy as jnp, numpy as np
+        >>> def forward(x):
+        ...     elegy.add_metric("input_mean", jnp.mean(x))
+        ...     return x
+        >>> model = elegy.Model(forward, loss="mse")
+        >>> x = np.array([[1.0], [2.0], [3.0], [6.0]], np.float32)
+        >>> logs = model.evaluate(x, x, batch_size=2, verbose=0)
+        >>> round(logs["input_mean"], 4), float(x.mean()), round(logs["loss"], 4)
+        (3.0, 3.0, 0.0)
+    """
     _report("metric", name, value)

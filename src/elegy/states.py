@@ -27,7 +27,7 @@ class RNGSeq:
     `states.update(rng=rng)` is allowed but not required: the framework advances
     `States.rng` before every step on its own.
 
-    Example:
+    Examples:
         >>> rng = RNGSeq(0)
         >>> k1, k2 = rng.next(), rng.next()
         >>> bool((k1 != k2).any())
@@ -75,7 +75,7 @@ class States(Mapping[str, Any]):
     `metrics_states`, `optimizer_states` and `rng`; a user's step may add any field of its
     own with `update`. Fields are read as attributes (`states.net_params`) or items.
 
-    Example:
+    Examples:
         >>> s = States(net_params=None).update(net_params={"w": 1.0}, step=0)
         >>> s.net_params, s.step
         ({'w': 1.0}, 0)
@@ -196,5 +196,16 @@ def snapshot(tree: Any) -> Any:
     so a reference to `model.states` kept across a step would point at deleted arrays:
     whatever must outlive the step (a checkpoint being written, EarlyStopping's best
     weights) keeps a snapshot instead.
+
+    Examples:
+        Deleting the original's buffer, as a donating step does, leaves the copy intact;
+        leaves that are not jax arrays are kept as they are:
+
+        >>> import jax.numpy as jnp
+        >>> tree = {"w": jnp.ones(2), "step": 3}
+        >>> copy = snapshot(tree)
+        >>> tree["w"].delete()
+        >>> tree["w"].is_deleted(), copy["w"].tolist(), copy["step"]
+        (True, [1.0, 1.0], 3)
     """
     return jax.tree_util.tree_map(lambda leaf: leaf.copy() if isinstance(leaf, jax.Array) else leaf, tree)

@@ -3,6 +3,14 @@
 `plot_history` draws the curves `fit` recorded. matplotlib is an optional extra
 (`pip install "elegy[plot]"`): training never needs it, so it is imported only here, when
 a plot is asked for.
+
+Examples:
+    >>> import os, tempfile
+    >>> from elegy.utils import plot_history
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = plot_history({"loss": [1.0, 0.5]}, os.path.join(folder, "run.png"))
+    ...     os.listdir(folder)
+    ['run.png']
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ def plot_history(history: Any, path: str | os.PathLike, columns: int = 2) -> Fig
     left off. The format follows the file extension (`.png`, `.svg`, `.pdf`). Returns the
     matplotlib `Figure`, drawn without pyplot: nothing global changes and no window opens.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> history = {"loss": [0.9, 0.5, 0.4], "val_loss": [1.0, 0.7, 0.6], "accuracy": [0.6, 0.8, 0.9]}
         >>> with tempfile.TemporaryDirectory() as folder:

@@ -50,7 +50,7 @@ class BackupAndRestore(Callback):
     dropping them; for arrays that is exact, and so is it for any iterable that yields the
     same batches when iterated again.
 
-    Example:
+    Examples:
         >>> import elegy, haiku as hk, numpy as np, optax, tempfile
         >>> x = np.ones((8, 2), np.float32)
         >>> model = elegy.Model(lambda x: hk.Linear(1)(x), loss="mse", optimizer=optax.sgd(0.1))

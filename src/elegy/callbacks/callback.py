@@ -22,6 +22,25 @@ class Callback:
     resume an interrupted `fit` as if nothing had happened. Values are JSON numbers,
     strings, lists and dicts, or pytrees of arrays in plain dicts, lists and tuples (which
     come back as dicts and lists). `set_state` is called after `on_train_begin`.
+
+    Examples:
+        A callback that counts the training batches of each epoch (5 rows in batches of 2
+        make 3 batches):
+
+        >>> import elegy, haiku as hk, numpy as np, optax
+        >>> class CountBatches(elegy.callbacks.Callback):
+        ...     def on_train_begin(self, logs=None):
+        ...         self.counts = []
+        ...     def on_epoch_begin(self, epoch, logs=None):
+        ...         self.counts.append(0)
+        ...     def on_train_batch_end(self, batch, logs=None):
+        ...         self.counts[-1] += 1
+        >>> model = elegy.Model(lambda x: hk.Linear(1)(x), loss="mse", optimizer=optax.sgd(0.1))
+        >>> x = np.ones((5, 2), np.float32)
+        >>> counter = CountBatches()
+        >>> _ = model.fit(x, x[:, :1], batch_size=2, epochs=2, verbose=0, callbacks=[counter])
+        >>> counter.counts, counter.model is model
+        ([3, 3], True)
     """
 
     runs_last = False  # CallbackList moves callbacks that set this after all others
@@ -82,7 +101,22 @@ _HOOKS = [
 class CallbackList(Callback):
     """Calls each hook on every callback, in the order given, except that callbacks with
     `runs_last` (BackupAndRestore) come after all others: a backup taken at the end of an
-    epoch holds what every other callback did in that epoch."""
+    epoch holds what every other callback did in that epoch.
+
+    Keyword arguments become every callback's `params`. Hooks given no `logs` pass `{}`.
+
+    Examples:
+        >>> from elegy.callbacks import CallbackList, History, LambdaCallback
+        >>> history = History()
+        >>> show = LambdaCallback(on_epoch_end=lambda epoch, logs: print("epoch", epoch, dict(logs)))
+        >>> callbacks = CallbackList([show, history], epochs=2)
+        >>> callbacks.on_epoch_end(0, {"loss": 0.5})
+        epoch 0 {'loss': 0.5}
+        >>> callbacks.on_epoch_end(1)
+        epoch 1 {}
+        >>> history.epoch, history.history, history.params
+        ([0, 1], {'loss': [0.5]}, {'epochs': 2})
+    """
 
     def __init__(self, callbacks: Iterable[Callback] | None = None, model: Any = None, **params: Any):
         super().__init__()

@@ -47,7 +47,7 @@ class ModelCheckpoint(Callback):
         initial_value_threshold: the value `monitor` must beat for the first save.
         verbose: 1 prints a line for each save.
 
-    Example:
+    Examples:
         >>> import elegy, haiku as hk, numpy as np, optax, tempfile, os
         >>> model = elegy.Model(lambda x: hk.Linear(1)(x), loss="mse", optimizer=optax.sgd(0.1))
         >>> x = np.ones((8, 2), np.float32)

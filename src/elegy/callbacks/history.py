@@ -9,6 +9,16 @@ class History(Callback):
     """Records epoch logs; `history.history["loss"]` lists the loss of each epoch.
 
     `fit` always adds one and returns it (also as `model.history`).
+
+    Examples:
+        `fit` calls `on_epoch_end` with each epoch's logs; here they are given by hand:
+
+        >>> from elegy.callbacks import History
+        >>> history = History()
+        >>> for epoch, loss in enumerate([0.75, 0.5, 0.25]):
+        ...     history.on_epoch_end(epoch, {"loss": loss, "val_loss": 2 * loss})
+        >>> history.epoch, history.history["loss"], history.history["val_loss"]
+        ([0, 1, 2], [0.75, 0.5, 0.25], [1.5, 1.0, 0.5])
     """
 
     def __init__(self) -> None:

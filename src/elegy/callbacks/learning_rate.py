@@ -78,7 +78,26 @@ class _LearningRateCallback(Callback):
 
 
 class LearningRateScheduler(_LearningRateCallback):
-    """Set the learning rate at the start of each epoch to `schedule(epoch, current_lr)`."""
+    """Set the learning rate at the start of each epoch to `schedule(epoch, current_lr)`.
+
+    The optimizer must be built with `optax.inject_hyperparams` and a constant
+    `learning_rate`; the default `train_step` then logs the rate it used as `learning_rate`.
+
+    Examples:
+        Halve the rate after the first epoch:
+
+        >>> import elegy, haiku as hk, numpy as np, optax
+        >>> model = elegy.Model(
+        ...     lambda x: hk.Linear(1)(x),
+        ...     loss="mse",
+        ...     optimizer=optax.inject_hyperparams(optax.sgd)(learning_rate=0.1),
+        ... )
+        >>> halve = elegy.callbacks.LearningRateScheduler(lambda epoch, lr: lr if epoch == 0 else lr / 2)
+        >>> x = np.ones((4, 2), np.float32)
+        >>> history = model.fit(x, x[:, :1], epochs=3, verbose=0, callbacks=[halve])
+        >>> [round(lr, 4) for lr in history.history["learning_rate"]]
+        [0.1, 0.05, 0.025]
+    """
 
     def __init__(self, schedule: Callable[[int, float], float]):
         super().__init__()
@@ -117,6 +136,24 @@ class ReduceLROnPlateau(_LearningRateCallback):
 
     After `patience` epochs without an improvement larger than `min_delta`, the rate is
     reduced (never below `min_lr`), then `cooldown` epochs pass before counting again.
+    Like `LearningRateScheduler`, it needs an `optax.inject_hyperparams` optimizer.
+
+    Examples:
+        The epoch hook on a made-up loss that stops improving after epoch 0, as `fit`
+        would call it: with `patience=1` each of the next two epochs halves the rate.
+
+        >>> import types
+        >>> import elegy, jax.numpy as jnp, optax
+        >>> optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+        >>> states = elegy.States(optimizer_states=optimizer.init({"w": jnp.zeros(2)}))
+        >>> model = types.SimpleNamespace(states=states)  # stands in for the model fit trains
+        >>> reduce = elegy.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1)
+        >>> reduce.set_model(model)
+        >>> reduce.on_train_begin()
+        >>> for epoch, loss in enumerate([1.0, 1.0, 1.0]):
+        ...     reduce.on_epoch_end(epoch, {"loss": loss})
+        >>> round(float(model.states.optimizer_states.hyperparams["learning_rate"]), 4)
+        0.025
     """
 
     def __init__(

@@ -16,7 +16,19 @@ import numpy as np
 
 
 class Logs(Mapping[str, Any]):
-    """A read-only mapping of log names to floats (or arrays, for array-valued logs)."""
+    """A read-only mapping of log names to floats (or arrays, for array-valued logs).
+
+    Examples:
+        Device scalars go in; Python floats come out, all fetched at the first read:
+
+        >>> import jax.numpy as jnp
+        >>> from elegy.callbacks import Logs
+        >>> logs = Logs({"loss": jnp.float32(0.25), "accuracy": jnp.float32(0.75)})
+        >>> list(logs), logs["loss"], type(logs["accuracy"]).__name__
+        (['loss', 'accuracy'], 0.25, 'float')
+        >>> dict(logs.with_prefix("val_"))
+        {'val_loss': 0.25, 'val_accuracy': 0.75}
+    """
 
     __slots__ = ("_device", "_host", "_order", "_source")
 

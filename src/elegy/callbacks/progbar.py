@@ -44,7 +44,22 @@ class ProgbarLogger(Callback):
     """Prints progress: `verbose=1` a live bar with ETA, `verbose=2` one line per epoch.
 
     When the output is not a terminal the live bar is replaced by its final line, so logs
-    written to files stay readable.
+    written to files stay readable. `fit(verbose=...)` adds one; pass your own (with
+    `verbose=0` to fit) to write elsewhere than standard output.
+
+    Examples:
+        The line `verbose=2` writes at the end of an epoch (the hooks called as `fit`
+        calls them):
+
+        >>> import io
+        >>> from elegy.callbacks import ProgbarLogger
+        >>> stream = io.StringIO()
+        >>> progbar = ProgbarLogger(verbose=2, stream=stream)
+        >>> progbar.set_params({"epochs": 3})
+        >>> progbar.on_epoch_begin(0)
+        >>> progbar.on_epoch_end(0, {"loss": 0.25, "accuracy": 0.875})
+        >>> print(stream.getvalue(), end="")  # doctest: +ELLIPSIS
+        Epoch 1/3 - ...s - loss: 0.2500 - accuracy: 0.8750
     """
 
     first_process_only = True

@@ -24,6 +24,23 @@ class EarlyStopping(Callback):
     do not reset the count. `mode` is `"min"`, `"max"` or `"auto"` (max for accuracy-like
     names). With `restore_best_weights`, stopping puts back the network parameters and
     state (`net_params`, `net_states`) of the best epoch.
+
+    Examples:
+        The epoch hook on a made-up validation curve, as `fit` would call it: epochs 2 and
+        3 do not beat epoch 1's 0.4, so with `patience=2` training stops after epoch 3.
+
+        >>> import types
+        >>> from elegy.callbacks import EarlyStopping
+        >>> model = types.SimpleNamespace(stop_training=False)  # stands in for the model fit trains
+        >>> stopping = EarlyStopping(monitor="val_loss", patience=2)
+        >>> stopping.set_model(model)
+        >>> stopping.on_train_begin()
+        >>> for epoch, val_loss in enumerate([0.5, 0.4, 0.45, 0.42, 0.3]):
+        ...     stopping.on_epoch_end(epoch, {"val_loss": val_loss})
+        ...     if model.stop_training:
+        ...         break
+        >>> stopping.stopped_epoch, stopping.best_epoch, stopping.best
+        (3, 1, 0.4)
     """
 
     def __init__(
@@ -97,6 +114,19 @@ class TerminateOnNaN(Callback):
     epoch's value NaN: checking once per epoch, on logs that are fetched anyway, catches it
     without making every batch wait for the device. The NaN epoch ends normally (its
     `on_epoch_end` callbacks run), then training stops.
+
+    Examples:
+        >>> import types
+        >>> from elegy.callbacks import TerminateOnNaN
+        >>> model = types.SimpleNamespace(stop_training=False)  # stands in for the model fit trains
+        >>> terminate = TerminateOnNaN()
+        >>> terminate.set_model(model)
+        >>> terminate.on_epoch_end(0, {"loss": 0.5})
+        >>> model.stop_training
+        False
+        >>> terminate.on_epoch_end(1, {"loss": float("nan")})
+        >>> model.stop_training
+        True
     """
 
     def __init__(self, monitor: str = "loss"):
@@ -110,7 +140,28 @@ class TerminateOnNaN(Callback):
 
 
 class CSVLogger(Callback):
-    """Append one row per epoch (`epoch` and every log, columns sorted) to a CSV file."""
+    """Append one row per epoch (`epoch` and every log, columns sorted) to a CSV file.
+
+    The file is written anew by each `fit` unless `append=True`, and flushed after every
+    row.
+
+    Examples:
+        The hooks called as `fit` calls them, then the file read back:
+
+        >>> import csv, os, tempfile
+        >>> from elegy.callbacks import CSVLogger
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = os.path.join(folder, "training.csv")
+        ...     logger = CSVLogger(path)
+        ...     logger.on_train_begin()
+        ...     for epoch, loss in enumerate([0.5, 0.25]):
+        ...         logger.on_epoch_end(epoch, {"val_loss": loss + 0.25, "loss": loss})
+        ...     logger.on_train_end()
+        ...     with open(path, newline="") as file:
+        ...         rows = list(csv.reader(file))
+        >>> rows
+        [['epoch', 'loss', 'val_loss'], ['0', '0.5', '0.75'], ['1', '0.25', '0.5']]
+    """
 
     def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
         super().__init__()
@@ -165,7 +216,20 @@ class CSVLogger(Callback):
 class LambdaCallback(Callback):
     """A callback from plain functions: `LambdaCallback(on_epoch_end=lambda epoch, logs: ...)`.
 
-    Any hook of `Callback` may be given by keyword.
+    Any hook of `Callback` may be given by keyword; the others do nothing.
+
+    Examples:
+        >>> from elegy.callbacks import LambdaCallback
+        >>> seen = []
+        >>> callback = LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append((epoch, logs["loss"])))
+        >>> callback.on_epoch_end(0, {"loss": 0.5})  # what fit calls after the first epoch
+        >>> callback.on_epoch_begin(1)  # not given: does nothing
+        >>> seen
+        [(0, 0.5)]
+        >>> LambdaCallback(on_epoch_finish=print)
+        Traceback (most recent call last):
+        ...
+        TypeError: LambdaCallback: unknown hook 'on_epoch_finish'
     """
 
     def __init__(self, **hooks: Callable[..., Any]):

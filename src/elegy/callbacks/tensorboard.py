@@ -54,6 +54,25 @@ class TensorBoard(Callback):
     exception. A run resumed by `BackupAndRestore` continues the same
     curves: its writers open with `purge_step`, so points the interrupted run wrote after
     its last backup are dropped by TensorBoard instead of appearing twice.
+
+    Examples:
+        Two epochs' logs, given as `fit` gives them, read back with the `tensorboard`
+        package's own reader: validation logs go to a run of their own, under the same tag.
+
+        >>> import os, tempfile
+        >>> from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+        >>> from elegy.callbacks import TensorBoard
+        >>> with tempfile.TemporaryDirectory() as logdir:
+        ...     board = TensorBoard(logdir)
+        ...     board.on_train_begin()
+        ...     for epoch, loss in enumerate([0.5, 0.25]):
+        ...         board.on_epoch_begin(epoch)
+        ...         board.on_epoch_end(epoch, {"loss": loss, "val_loss": loss + 0.25})
+        ...     board.on_train_end()
+        ...     runs = sorted(os.listdir(logdir))
+        ...     events = EventAccumulator(os.path.join(logdir, "validation")).Reload()
+        >>> runs, [(point.step, point.value) for point in events.Scalars("epoch_loss")]
+        (['train', 'validation'], [(0, 0.75), (1, 0.5)])
     """
 
     first_process_only = True

@@ -14,6 +14,22 @@ import numpy as np
 
 
 class Batch(NamedTuple):
+    """One batch as a step receives it: `x`, `y`, `sample_weight` and `mask`.
+
+    `mask` is True for real rows and False for the rows that only pad a partial batch;
+    `num_real` counts the real rows.
+
+    Examples:
+        An average over the real rows only:
+
+        >>> import numpy as np
+        >>> from elegy.data import Batch
+        >>> mask = np.array([True, True, False])  # the third row repeats the first
+        >>> batch = Batch(x=np.array([1.0, 2.0, 1.0]), y=None, sample_weight=None, mask=mask)
+        >>> batch.num_real, float((batch.x * batch.mask).sum() / batch.num_real)
+        (2, 1.5)
+    """
+
     x: Any
     y: Any | None
     sample_weight: Any | None
@@ -29,7 +45,15 @@ def batch_rows(tree: Any) -> int:
 
 
 def padded_batch(x: Any, y: Any, sample_weight: Any, size: int) -> Batch:
-    """A Batch of exactly `size` rows: real rows first, then repeats of them."""
+    """A Batch of exactly `size` rows: real rows first, then repeats of them.
+
+    Examples:
+        >>> import numpy as np
+        >>> from elegy.data import padded_batch
+        >>> batch = padded_batch(np.arange(3), np.arange(3) * 10, None, 5)
+        >>> batch.x.tolist(), batch.y.tolist(), batch.mask.tolist()
+        ([0, 1, 2, 0, 1], [0, 10, 20, 0, 10], [True, True, True, False, False])
+    """
     return padded_rows(Batch(x, y, sample_weight, np.ones(batch_rows(x), bool)), size)
 
 

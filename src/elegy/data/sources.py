@@ -43,6 +43,21 @@ class ArraySource:
     `steps`, epochs are consecutive windows of `steps` batches over the endless sequence
     of passes, so every row is seen and epoch `e` depends only on `e` (as with Keras, an
     epoch continues where the previous one stopped).
+
+    Examples:
+        Six rows, shuffled, in batches of four: every row once per epoch, and the same
+        order whenever epoch 0 is drawn again.
+
+        >>> import numpy as np
+        >>> from elegy.data import ArraySource
+        >>> source = ArraySource(np.arange(6), None, None, batch_size=4, shuffle=True, seed=0)
+        >>> batches = list(source.epoch(0))
+        >>> source.steps_per_epoch, [len(batch.mask) for batch in batches], [b.num_real for b in batches]
+        (2, [4, 4], [4, 2])
+        >>> sorted(np.concatenate([batch.x[batch.mask] for batch in batches]).tolist())
+        [0, 1, 2, 3, 4, 5]
+        >>> all((a.x == b.x).all() for a, b in zip(source.epoch(0), batches))
+        True
     """
 
     def __init__(
@@ -101,6 +116,18 @@ class IterableSource:
     error, because its end cannot tell epochs apart. With `steps`, each epoch takes the
     next `steps` batches, continuing where the last epoch stopped; a re-iterable starts
     over when it runs out.
+
+    Examples:
+        A list of `(x, y)` batches whose last one is short: it is padded to 3 rows.
+
+        >>> import numpy as np
+        >>> from elegy.data import IterableSource
+        >>> batches = [(np.ones((3, 2)), np.zeros(3)), (np.ones((1, 2)), np.zeros(1))]
+        >>> source = IterableSource(batches)
+        >>> source.steps_per_epoch, [(batch.x.shape, batch.num_real) for batch in source.epoch(0)]
+        (2, [((3, 2), 3), ((3, 2), 1)])
+        >>> len(list(source.epoch(1)))  # a list is read afresh every epoch
+        2
     """
 
     def __init__(
@@ -190,7 +217,17 @@ def make_source(
     steps_argument: str = "steps",
     drop_remainder: bool = False,
 ):
-    """The right source for `x`; errors name the argument (`names`, `steps_argument`)."""
+    """The right source for `x`; errors name the argument (`names`, `steps_argument`).
+
+    Examples:
+        >>> import numpy as np
+        >>> from elegy.data import make_source
+        >>> x, y = np.zeros((10, 2)), np.zeros(10)
+        >>> type(make_source(x, y, batch_size=4)).__name__
+        'ArraySource'
+        >>> type(make_source([(x[:5], y[:5]), (x[5:], y[5:])], batch_size=4)).__name__
+        'IterableSource'
+    """
     batch_size = check_positive_int(batch_size, "batch_size")
     steps = check_positive_int(steps, steps_argument, allow_none=True)
     if x is None:
@@ -212,6 +249,13 @@ def split_validation(x: Any, y: Any, sample_weight: Any, fraction: float):
 
     As in Keras, the split happens before any shuffling, so the same rows are held out
     every epoch.
+
+    Examples:
+        >>> import numpy as np
+        >>> from elegy.data import split_validation
+        >>> (x, y, _), (val_x, val_y, val_w) = split_validation(np.arange(10), np.arange(10) * 2, None, 0.2)
+        >>> x.tolist(), val_x.tolist(), val_y.tolist(), val_w
+        ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9], [16, 18], None)
     """
     if not isinstance(fraction, (int, float)) or not 0.0 <= fraction < 1.0:
         raise ValueError(f"validation_split must be a float in [0, 1), got {fraction!r}")

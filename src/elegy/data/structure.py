@@ -78,6 +78,11 @@ def unpack_batch(batch: Any) -> tuple[Any, Any | None, Any | None]:
     """`x`, `(x,)`, `(x, y)`, `(x, y, sample_weight)` -> (x, y, sample_weight).
 
     A list of length 1 to 3 (what a torch DataLoader yields) means the same tuple.
+
+    Examples:
+        >>> from elegy.data import unpack_batch
+        >>> unpack_batch(("x", "y")), unpack_batch(["x", "y", "w"]), unpack_batch("x")
+        (('x', 'y', None), ('x', 'y', 'w'), ('x', None, None))
     """
     if isinstance(batch, (tuple, list)) and not _is_namedtuple(batch):
         if isinstance(batch, list) and not 1 <= len(batch) <= 3:

@@ -98,6 +98,21 @@ class ModelBase:
 
     Subclasses provide `pred_step`, `test_step`, `grad_step` and `train_step`
     (`elegy.Model` gives defaults for all four).
+
+    Examples:
+        A model with no Haiku module and no optimizer: `predict` needs only `pred_step`,
+        which creates its parameters on the first batch and reads them afterwards.
+
+        >>> import elegy, numpy as np
+        >>> class Affine(elegy.ModelBase):
+        ...     def pred_step(self, x, states, initializing):
+        ...         params = {"a": 2.0, "b": 1.0} if initializing else states.net_params
+        ...         return params["a"] * x + params["b"], states.update(net_params=params)
+        >>> model = Affine()
+        >>> model.predict(np.arange(3, dtype=np.float32), batch_size=2).tolist()
+        [1.0, 3.0, 5.0]
+        >>> model.built, float(model.states.net_params["a"])
+        (True, 2.0)
     """
 
     def __init__(

@@ -49,7 +49,7 @@ class Model(ModelBase):
             `elegy.distributed.DataParallel()` or `ModelParallel(...)`; logged numbers
             stay those of the whole global batch.
 
-    Example:
+    Examples:
         >>> import elegy, haiku as hk, optax, numpy as np
         >>> model = elegy.Model(
         ...     module=lambda x: hk.nets.MLP([16, 3])(x),
@@ -239,7 +239,7 @@ class Model(ModelBase):
         submodules included; totals at the bottom. Works before training and after, and
         never changes `model.states`. `print_fn=None` only returns the table.
 
-        Example:
+        Examples:
             >>> import elegy, haiku as hk, numpy as np
             >>> model = elegy.Model(lambda x: hk.nets.MLP([16, 3])(x))
             >>> table = model.summary(np.zeros((8, 4), np.float32), print_fn=None)

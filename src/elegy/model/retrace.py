@@ -19,7 +19,31 @@ _SHOWN = 5
 
 
 class RetraceWarning(UserWarning):
-    """A compiled step was compiled again because its inputs changed."""
+    """A compiled step was compiled again because its inputs changed.
+
+    `fit` warns once an epoch has passed, naming the inputs whose shape, dtype or
+    structure changed. Turn it into an error (`warnings.simplefilter("error", RetraceWarning)`)
+    to make a test fail on needless compilations.
+
+    Examples:
+        A generator whose second batch is larger than its first makes the training step
+        compile again in the second epoch:
+
+        >>> import elegy, numpy as np, warnings
+        >>> class Rows(elegy.Model):
+        ...     def train_step(self, x, states):
+        ...         return {"rows": x.shape[0] + 0.0}, states
+        >>> def batches():
+        ...     yield np.ones((2, 1), np.float32)
+        ...     yield np.ones((4, 1), np.float32)
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     history = Rows().fit(batches(), epochs=2, steps_per_epoch=1, verbose=0)
+        >>> [type(warning.message).__name__ for warning in caught]
+        ['RetraceWarning']
+        >>> "['x']: float32[2,1] -> float32[4,1]" in str(caught[0].message)
+        True
+    """
 
 
 def signature(arguments: Mapping[str, Any]) -> dict[str, str]:

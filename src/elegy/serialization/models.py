@@ -30,12 +30,50 @@ MODEL, WEIGHTS = "model", "weights"
 
 
 def save_model(model: ModelBase, path: str | os.PathLike) -> Path:
-    """Write `model` (definition and States) as the new current version at `path`."""
+    """Write `model` (definition and States) as the new current version at `path`.
+
+    `model.save(path)` calls it. Returns the folder of the version written.
+
+    Examples:
+        >>> import os, tempfile
+        >>> import elegy, haiku as hk, numpy as np
+        >>> from elegy.serialization import save_model
+        >>> model = elegy.Model(lambda x: hk.Linear(2)(x))
+        >>> _ = model.init(np.ones((1, 3), np.float32))
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     version = save_model(model, folder)
+        ...     files = sorted(os.listdir(folder)), sorted(os.listdir(version))
+        ...     restored = elegy.load(folder)
+        >>> files
+        (['LATEST', 'v000001'], ['manifest.json', 'model.pkl', 'states'])
+        >>> np.array_equal(restored.states.net_params["linear"]["w"], model.states.net_params["linear"]["w"])
+        True
+    """
     return capture(model)(path)
 
 
 def save_weights(model: ModelBase, path: str | os.PathLike) -> Path:
-    """Write only the States of `model` as the new current version at `path`."""
+    """Write only the States of `model` as the new current version at `path`.
+
+    `model.save_weights(path)` calls it. There is no model definition to unpickle, so
+    reading the save back with `load_weights` never runs code. Returns the folder of the
+    version written.
+
+    Examples:
+        Saving again to the same path writes a new version and then removes the old one:
+
+        >>> import os, tempfile
+        >>> import elegy, haiku as hk, numpy as np
+        >>> from elegy.serialization import save_weights
+        >>> model = elegy.Model(lambda x: hk.Linear(2)(x))
+        >>> _ = model.init(np.ones((1, 3), np.float32))
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     first = save_weights(model, folder)
+        ...     second = save_weights(model, folder)
+        ...     files = sorted(os.listdir(folder)), sorted(os.listdir(second))
+        >>> first.name, files
+        ('v000001', (['LATEST', 'v000002'], ['manifest.json', 'states']))
+    """
     return capture(model, weights_only=True)(path)
 
 
@@ -71,7 +109,7 @@ def load(path: str | os.PathLike) -> ModelBase:
         module) must be importable where the save is loaded, as cloudpickle stores
         importable functions by reference.
 
-    Example:
+    Examples:
         >>> import elegy, haiku as hk, numpy as np, tempfile
         >>> model = elegy.Model(lambda x: hk.Linear(2)(x))
         >>> y = model.predict(np.ones((3, 4), np.float32))
@@ -97,7 +135,28 @@ def _load_version(version: SavedVersion, path: str | os.PathLike) -> ModelBase:
 
 
 def load_weights(model: ModelBase, path: str | os.PathLike) -> None:
-    """Replace the States of `model` with those saved at `path`, after checking they fit."""
+    """Replace the States of `model` with those saved at `path`, after checking they fit.
+
+    `model.load_weights(path)` calls it. The model must be built (`init`, or any call that
+    saw data); saves by `save_weights` and by `save` are both read.
+
+    Examples:
+        Parameters overwritten after a save come back from it:
+
+        >>> import tempfile
+        >>> import elegy, haiku as hk, jax, numpy as np
+        >>> from elegy.serialization import load_weights, save_weights
+        >>> model = elegy.Model(lambda x: hk.Linear(2)(x))
+        >>> _ = model.init(np.ones((1, 3), np.float32))
+        >>> saved = np.asarray(model.states.net_params["linear"]["w"])
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     _ = save_weights(model, folder)
+        ...     zeros = jax.tree_util.tree_map(np.zeros_like, model.states.net_params)
+        ...     model.states = model.states.update(net_params=zeros)
+        ...     load_weights(model, folder)
+        >>> np.array_equal(model.states.net_params["linear"]["w"], saved), float(np.abs(saved).sum()) > 0
+        (True, True)
+    """
     if not model.built:
         raise ValueError(
             "load_weights: the model is not initialized yet, so there is no structure to load "

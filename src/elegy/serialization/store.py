@@ -47,7 +47,27 @@ _TEMP_PREFIX = ".tmp-"
 
 
 class InvalidSaveError(ValueError):
-    """The directory is not a complete, unaltered Elegy save that this version can read."""
+    """The directory is not a complete, unaltered Elegy save that this version can read.
+
+    A `ValueError`. Every file of a save is checked against the SHA-256 its manifest
+    records, and the manifest against the hash in `LATEST`, before anything is read.
+
+    Examples:
+        A save whose manifest was altered after writing:
+
+        >>> import os, tempfile
+        >>> import elegy
+        >>> from elegy.serialization import InvalidSaveError, save_weights
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     version = save_weights(elegy.ModelBase(), folder)  # the States of a new model
+        ...     with open(os.path.join(version, "manifest.json"), "a") as manifest:
+        ...         _ = manifest.write(" ")
+        ...     try:
+        ...         elegy.load(folder)
+        ...     except InvalidSaveError as error:
+        ...         print(str(error).split(": ", 1)[1])
+        does not match the hash recorded in LATEST
+    """
 
 
 @dataclasses.dataclass(frozen=True)
