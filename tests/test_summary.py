@@ -168,3 +168,23 @@ def test_a_model_without_module_says_so():
 )
 def test_human_bytes(count, text):
     assert human_bytes(count) == text
+
+
+def test_a_network_that_reports_add_loss_is_summarised_before_and_after_fit(tmp_path):
+    """The summary traces the network outside a step: its add_loss/add_metric values are
+    dropped there, not an error (TensorBoard writes the summary after the first epoch)."""
+
+    def penalised(x):
+        y = hk.Linear(3)(x)
+        elegy.add_loss("activity", 1e-3 * jax.numpy.mean(y**2))
+        elegy.add_metric("mean_output", jax.numpy.mean(y))
+        return y
+
+    model = make_model(penalised)
+    before = rows(model.summary(X, print_fn=None))
+    history = model.fit(
+        X, Y, epochs=1, batch_size=8, verbose=0, callbacks=[elegy.callbacks.TensorBoard(tmp_path)]
+    )
+    assert {"activity_loss", "mean_output"} <= set(history.history)
+    assert rows(model.summary(X, print_fn=None)) == before
+    assert before["linear"][1] == 4 * 3 + 3

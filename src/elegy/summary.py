@@ -19,6 +19,7 @@ import haiku as hk
 import jax
 import numpy as np
 
+from elegy import hooks
 from elegy.module import PureModule
 
 HEADERS = ("Module", "Output", "Params", "Param bytes", "States")
@@ -45,10 +46,13 @@ def summary_table(module: PureModule, x: Any, depth: int, net_params: Any, net_s
     `net_params`/`net_states` (possibly None) are the model's own; when None, an abstract
     initialization supplies the totals.
     """
-    invocations = _invocations(module, x)
-    if net_params is None:
-        key = jax.random.PRNGKey(0)
-        net_params, net_states = jax.eval_shape(lambda x: module.init(key, x, True), x)
+    # The network runs here outside any step: values it reports with `elegy.add_loss` or
+    # `add_metric` are collected and dropped, as predict does.
+    with hooks.collecting():
+        invocations = _invocations(module, x)
+        if net_params is None:
+            key = jax.random.PRNGKey(0)
+            net_params, net_states = jax.eval_shape(lambda x: module.init(key, x, True), x)
     rows = [row for row in _rows(invocations) if row.depth <= depth]
     return _render(rows, net_params, net_states, depth)
 

@@ -284,3 +284,17 @@ def test_a_failed_fit_leaves_no_pending_restore_behind(tmp_path):
         model.fit(X, Y[:10], batch_size=16, epochs=3, verbose=0, callbacks=[BackupAndRestore(tmp_path / "b")])
     assert model._after_initialization == [] and model._resume_position is None
     np.testing.assert_array_equal(model.predict(X), make_model().predict(X))  # no backup weights
+
+
+def test_resuming_compiles_nothing_again(tmp_path, caplog):
+    """Restored arrays are not committed to a device, as the model's own are not: a
+    committed input is another jit signature, and the resumed steps compiled again."""
+    model = make_model()
+    arguments = dict(batch_size=16, epochs=3, validation_data=(VX, VY), verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, Y, **arguments, callbacks=[Interrupt(1, 3), BackupAndRestore(tmp_path / "backup")])
+    with jax.log_compiles(), caplog.at_level("WARNING", logger="jax"):
+        history = model.fit(X, Y, **arguments, callbacks=[BackupAndRestore(tmp_path / "backup")])
+    assert history.epoch == [0, 1, 2]
+    compiled = [record.getMessage() for record in caplog.records if "Compiling" in record.getMessage()]
+    assert compiled == []

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from elegy.serialization.store import SavedVersion
@@ -77,8 +78,21 @@ def read_states(version: SavedVersion, template: Mapping[str, Any], what: str) -
             continue
         target = {"value": jax.tree_util.tree_map(_target, value)}
         folder = version.directory / STATES_FOLDER / name
-        restored[name] = checkpointer.restore(folder, args=ocp.args.StandardRestore(target))["value"]
+        arrays = checkpointer.restore(folder, args=ocp.args.StandardRestore(target))["value"]
+        restored[name] = jax.tree_util.tree_map(_committed_like, arrays, value)
     return restored
+
+
+def _committed_like(restored: Any, template: Any) -> Any:
+    """`restored` committed to its device only where the template's leaf was.
+
+    Orbax returns arrays committed to a device; the arrays a model makes on one device are
+    not. jit treats the two as different input signatures, so a resumed `fit` compiled its
+    steps again (three times). Laid-out leaves (a distribution's) stay committed.
+    """
+    if getattr(template, "committed", False) or jnp.issubdtype(restored.dtype, jax.dtypes.extended):
+        return restored
+    return jax.device_put(np.asarray(restored))
 
 
 def read_plain(version: SavedVersion, field: str) -> Any:
