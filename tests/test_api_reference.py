@@ -28,9 +28,12 @@ def _object(path: str):
 
 
 def test_there_are_public_names():
-    assert {"elegy.Model", "elegy.losses.Huber", "elegy.callbacks.TensorBoard", "elegy.utils.plot_history"} <= set(
-        PUBLIC
-    )
+    assert {
+        "elegy.Model",
+        "elegy.losses.Huber",
+        "elegy.callbacks.TensorBoard",
+        "elegy.utils.plot_history",
+    } <= set(PUBLIC)
 
 
 @pytest.mark.parametrize("path", sorted(PUBLIC))

@@ -108,6 +108,31 @@ def test_add_loss_is_ignored_by_predict_and_counted_once_per_forward_pass():
     assert logs["loss"] == pytest.approx(ce(predictions, y).mean() + np.mean(predictions**2), rel=1e-5)
 
 
+def test_add_loss_values_no_test_step_collects_are_an_error_not_silently_lost():
+    """A test_step written from scratch that runs pred_step itself bypasses the default
+    collection; the reported penalty would vanish from the loss without a word."""
+    x, y = blobs(32)
+
+    def forward(x):
+        out = hk.Linear(3)(x)
+        elegy.add_loss("penalty", 1000.0 + jnp.mean(out**2))
+        return out
+
+    class OwnTestStep(elegy.Model):
+        def test_step(self, x, y_true, states, initializing, training):
+            y_pred, states = self.call_step(
+                "pred_step", x=x, states=states, initializing=initializing, training=training
+            )
+            loss = optax.softmax_cross_entropy_with_integer_labels(y_pred, y_true).mean()
+            return loss, {"loss": loss}, states
+
+    model = OwnTestStep(forward, optimizer=optax.sgd(0.1))
+    for run in (lambda: model.fit(x, y, epochs=1, verbose=0), lambda: model.evaluate(x, y, verbose=0)):
+        with pytest.raises(ValueError, match=r"reported 'penalty' with elegy.add_loss.*did not collect"):
+            run()
+    assert model.predict(x).shape == (32, 3)  # predict has no loss to add it to: dropped
+
+
 def test_regularizer_penalises_net_params_and_is_logged():
     x, y = blobs(64)
     model = elegy.Model(

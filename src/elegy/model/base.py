@@ -79,6 +79,20 @@ def _donated(entry: str) -> bool:
     return entry == "train"
 
 
+def _check_all_collected(uncollected: hooks.Collected, step: str) -> None:
+    """Values the network reported with `add_loss`/`add_metric` that no `test_step`
+    collected would vanish from a training or evaluation step without a word: an error.
+    (In `predict` there is no loss to add them to, so there they are dropped.)"""
+    names = [*uncollected.losses, *uncollected.metrics]
+    if names:
+        raise ValueError(
+            f"the network reported {', '.join(map(repr, names))} with elegy.add_loss/add_metric, "
+            f"but the {step} that ran did not collect them: the default test_step does (it adds "
+            "them to the loss and the logs). A step of your own that calls pred_step should go "
+            "through super().test_step, or compute those terms itself"
+        )
+
+
 def _check_verbose(verbose: Any) -> int:
     if verbose == "auto":
         return 1
@@ -252,7 +266,7 @@ class ModelBase:
         self._log_names_seen = []
         self._batch_mask = batch.mask
         try:
-            with hooks.collecting():  # add_loss/add_metric outside a test_step are dropped
+            with hooks.collecting() as uncollected:  # what no test_step collected
                 result = self.call_step(
                     step,
                     x=batch.x,
@@ -266,6 +280,8 @@ class ModelBase:
                 )
         finally:
             self._batch_mask = None  # never keep a tracer on the model
+        if step != "pred_step":
+            _check_all_collected(uncollected, step)
         new_states = result.states
         if self.distribution is not None and not self.run_eagerly:
             new_states = self.distribution.constrain_states(new_states, unchanged_from=given)
