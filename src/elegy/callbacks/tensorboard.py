@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
-from tensorboardX import SummaryWriter
 
 from elegy.callbacks.callback import Callback
 from elegy.callbacks.logs import scalar_logs
+
+if TYPE_CHECKING:
+    from tensorboardX import SummaryWriter
 
 VALIDATION_PREFIX = "val_"
 TRAIN, VALIDATION = "train", "validation"
@@ -122,6 +124,10 @@ class TensorBoard(Callback):
             suffix = f".{self._files_opened:06d}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
             purge_step = self._purge_steps.pop(run, None)  # only the first file after a resume
             path = os.path.join(self.logdir, run)
+            # Imported here, on first use: tensorboardX imports torch when it is installed,
+            # seconds that `import elegy` should not pay.
+            from tensorboardX import SummaryWriter
+
             self._writers[run] = SummaryWriter(path, filename_suffix=suffix, purge_step=purge_step)
         return self._writers[run]
 
