@@ -115,13 +115,15 @@ class TensorBoard(Callback):
     def _writer(self, run: str) -> SummaryWriter:
         """The open writer of `run`; a new event file after each epoch's close.
 
-        File names sort in writing order (TensorBoard reads a run's files in name order):
-        the time in seconds, then a counter; a random part keeps two callbacks that write
-        to the same folder in the same second apart.
+        File names sort in writing order (TensorBoard reads a run's files in name order).
+        tensorboardX starts them with the time in whole seconds; the suffix goes on with the
+        time in nanoseconds, so that files opened within one second still sort in order, also
+        across callbacks and processes (a resumed run's first file, with its purge marker,
+        must come after the interrupted run's last one), then a counter and a random part.
         """
         if run not in self._writers:
             self._files_opened += 1
-            suffix = f".{self._files_opened:06d}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+            suffix = f".{time.time_ns():020d}.{self._files_opened:06d}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
             purge_step = self._purge_steps.pop(run, None)  # only the first file after a resume
             path = os.path.join(self.logdir, run)
             # Imported here, on first use: tensorboardX imports torch when it is installed,
