@@ -12,9 +12,8 @@ import time
 
 import haiku as hk
 import jax
-import numpy as np
 import optax
-from sklearn.datasets import load_digits
+from common import load_shuffled_digits
 
 import elegy
 
@@ -30,14 +29,6 @@ def forward(x: jax.Array, training: bool) -> jax.Array:
     return hk.Linear(10)(x)
 
 
-def load_data(seed: int = 0):
-    digits = load_digits()
-    x = (digits.data / 16.0).astype(np.float32)
-    y = digits.target.astype(np.int32)
-    order = np.random.default_rng(seed).permutation(len(x))
-    return x[order], y[order]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=30)
@@ -45,7 +36,7 @@ def main() -> None:
     parser.add_argument("--logdir", default="runs/digits", help="where TensorBoard logs go")
     args = parser.parse_args()
 
-    x, y = load_data()
+    x, y = load_shuffled_digits()
     model = elegy.Model(
         module=forward,
         loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
