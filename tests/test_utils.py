@@ -6,9 +6,9 @@ import matplotlib.image
 import numpy as np
 import optax
 import pytest
+from tests.conftest import blobs, mlp_forward
 
 import elegy
-from conftest import blobs, mlp_forward
 from elegy.utils import plot_history
 
 
