@@ -50,17 +50,22 @@ NOT_INITIALIZED, PREDICT_READY, FULLY_INITIALIZED = 0, 1, 2
 def _real_rows(outputs: list[tuple[Any, Execution]]) -> Any:
     """The predictions of the real rows of every batch, as one numpy tree.
 
-    Everything is fetched in one transfer; fused executions are unstacked on the host.
+    Everything is fetched in one transfer. The rows of all batches are joined first and
+    the real ones picked with one boolean index per leaf, not sliced batch by batch: per
+    batch Python cost a tenth of a predict step. Of a fused execution only its real steps
+    count.
     """
     host = to_host([(y_pred, execution.batches.mask) for y_pred, execution in outputs])
-    pieces = []
+    pieces, masks = [], []
     for (y_pred, mask), (_, execution) in zip(host, outputs, strict=True):
-        if execution.real is None:
-            y_pred, mask = jax.tree_util.tree_map(lambda leaf: leaf[None], (y_pred, mask))
-        for i in range(execution.count):
-            real = int(mask[i].sum())
-            pieces.append(jax.tree_util.tree_map(lambda leaf, i=i, real=real: leaf[i][:real], y_pred))
-    return jax.tree_util.tree_map(lambda *leaves: np.concatenate(leaves), *pieces)
+        if execution.real is not None:  # stacked steps: the real ones, their rows in a row
+            y_pred, mask = jax.tree_util.tree_map(
+                lambda leaf, count=execution.count: leaf[:count].reshape(-1, *leaf.shape[2:]), (y_pred, mask)
+            )
+        pieces.append(y_pred)
+        masks.append(mask)
+    real = np.concatenate(masks).astype(bool)
+    return jax.tree_util.tree_map(lambda *leaves: np.concatenate(leaves)[real], *pieces)
 
 
 def _compiler_options(entry: str) -> dict[str, Any] | None:
