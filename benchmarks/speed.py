@@ -14,7 +14,8 @@ Training contenders, all on the same batches in the same order:
   keras spe=1   Keras 3 on its JAX backend, jit_compile; keras spe=32 (skipped without keras)
 Evaluation and prediction: Model.evaluate / Model.predict against a jitted apply loop.
 
-steps/s: median over interleaved repeats, after a first epoch that compiles. First epoch:
+steps/s: median over interleaved repeats, after a first epoch that compiles; each ratio is
+the median of the ratios within each repeat. First epoch:
 wall time from building a fresh model to the end of its first epoch (initialization and
 compilation included), median over the repeats in this process (where JAX has already
 compiled, and cached, some of the same programs) and once more cold, in a process of its
@@ -255,6 +256,12 @@ def measure(workload: str, repeats: int, epochs: int, fresh: bool) -> None:
 
     cold = {name: _fresh_process(workload, name) for name in runs} if fresh else {}
     median = {name: statistics.median(values) for name, values in speed.items()}
+
+    def ratio(name: str, reference: str) -> float:
+        """Median over repeats of the ratio within each repeat: contenders of one repeat
+        run seconds apart, so a slow spell of the machine hits both sides of a ratio."""
+        return statistics.median(a / b for a, b in zip(speed[name], speed[reference], strict=True))
+
     steps_per_epoch = len(x) // BATCH
     print(f"\n## {workload}: {steps_per_epoch} steps per epoch, batch {BATCH}, {repeats} x {epochs} epochs")
     print(
@@ -265,14 +272,14 @@ def measure(workload: str, repeats: int, epochs: int, fresh: bool) -> None:
     for name in runs:
         cold_first, peak = (f"{cold[name][0]:.2f}", f"{cold[name][1]:.0f}") if name in cold else ("-", "-")
         print(
-            f"| {name} | {median[name]:.0f} | {median[name] / median['jit loop']:.2f} | "
-            f"{median[name] / median['scan loop']:.2f} | {statistics.median(first[name]):.2f} | "
+            f"| {name} | {median[name]:.0f} | {ratio(name, 'jit loop'):.2f} | "
+            f"{ratio(name, 'scan loop'):.2f} | {statistics.median(first[name]):.2f} | "
             f"{cold_first} | {peak} |"
         )
     for spe in (1, 32):
         if f"keras spe={spe}" in median:
-            ratio = median[f"elegy spe={spe}"] / median[f"keras spe={spe}"]
-            print(f"elegy / keras at steps_per_execution={spe}: {ratio:.2f}")
+            against_keras = ratio(f"elegy spe={spe}", f"keras spe={spe}")
+            print(f"elegy / keras at steps_per_execution={spe}: {against_keras:.2f}")
     _measure_inference(workload, x, y, repeats)
 
 
