@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import io
 import os
 import pathlib
@@ -49,12 +50,17 @@ def _run_guide(guide: pathlib.Path, output: str) -> bytes:
     with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(io.StringIO()):
         os.chdir(folder)
         try:
-            namespace = {"__name__": "getting_started"}
-            for block in PYTHON_BLOCK.findall(guide.read_text()):
-                exec(compile(block, str(guide), "exec"), namespace)
+            run_python_blocks(guide, {"__name__": "getting_started"})
             return pathlib.Path(output).read_bytes()
         finally:
             os.chdir(here)
+
+
+def run_python_blocks(document: pathlib.Path, namespace: dict) -> None:
+    """Run the document's ```python blocks in order in `namespace`, as a reader would (the
+    test suite runs every guide this way too). Tracebacks name the block."""
+    for number, block in enumerate(PYTHON_BLOCK.findall(document.read_text()), 1):
+        exec(compile(block, f"{document.name} block {number}", "exec"), namespace)
 
 
 def public_names() -> dict[str, set[str]]:
@@ -71,7 +77,7 @@ def public_names() -> dict[str, set[str]]:
     for module in modules:
         for name in getattr(module, "__all__", ()):
             obj = getattr(module, name)
-            path = getattr(obj, "__name__", "") if type(obj).__name__ == "module" else f"{module.__name__}.{name}"
+            path = obj.__name__ if inspect.ismodule(obj) else f"{module.__name__}.{name}"
             paths.setdefault(id(obj), set()).add(path)
             names[f"{module.__name__}.{name}"] = id(obj)
     return {name: paths[key] for name, key in names.items()}

@@ -62,6 +62,20 @@ def data():
     return blobs()
 
 
+def load_docs_hooks():
+    """docs/hooks.py, which is not a package: what the docs build and the tests share
+    (running a guide's code, listing the public names)."""
+    import importlib.util
+    import pathlib
+
+    spec = importlib.util.spec_from_file_location(
+        "docs_hooks", pathlib.Path(__file__).parent.parent / "docs" / "hooks.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def pytest_configure(config):
     """Share XLA executables between tests: many tests compile the same tiny networks.
 

@@ -2,18 +2,16 @@
 reference (the docs build checks the rendered entries; this checks the sources, without
 MkDocs)."""
 
-import importlib.util
+import importlib
 import inspect
 import pathlib
 import re
 
 import pytest
+from tests.conftest import load_docs_hooks
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
-docs_hooks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(docs_hooks)
-PUBLIC = docs_hooks.public_names()
+PUBLIC = load_docs_hooks().public_names()
 DIRECTIVES = {
     line.removeprefix("::: ").strip()
     for page in (ROOT / "docs" / "api").glob("*.md")
