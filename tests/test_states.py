@@ -66,3 +66,33 @@ def test_rngseq_next_never_repeats_and_matches_jax_split():
 def test_invalid_field_name_is_rejected():
     with pytest.raises(TypeError, match="identifiers"):
         States({"not valid": 1})
+
+
+def _flat(states):
+    leaves, treedef = jax.tree_util.tree_flatten(states)
+    return treedef, leaves
+
+
+def test_states_from_leaves_read_like_the_states_they_came_from():
+    original = States(net_params={"w": jnp.ones(2), "b": jnp.zeros(())}, rng=RNGSeq(3), epoch=np.int32(1))
+    treedef, leaves = _flat(original)
+    lazy = States.from_leaves(treedef, leaves)
+    assert lazy.leaves()[1] is leaves  # passed on unread: the list itself
+    assert set(lazy) == set(original) and lazy.epoch == 1
+    np.testing.assert_array_equal(lazy.net_params["w"], original.net_params["w"])
+    assert lazy.rng.key is original.rng.key
+    assert repr(lazy) == repr(jax.tree_util.tree_map(lambda leaf: leaf, original))  # (fields sorted)
+    rebuilt = pickle.loads(pickle.dumps(jax.device_get(lazy)))
+    assert sorted(rebuilt) == sorted(original)
+
+
+def test_states_from_leaves_see_in_place_changes_made_after_a_read():
+    """Once read, the fields are what counts: a container changed in place is flattened anew."""
+    original = States(net_params={"w": jnp.ones(2)}, rng=RNGSeq(0))
+    lazy = States.from_leaves(*_flat(original))
+    lazy.net_params["w"] = jnp.full(2, 7.0)
+    treedef, leaves = lazy.leaves()
+    assert treedef == _flat(original)[0]
+    np.testing.assert_array_equal(treedef.unflatten(leaves).net_params["w"], [7.0, 7.0])
+    with pytest.raises(AttributeError, match="no field '_missing'"):
+        lazy._missing

@@ -83,7 +83,9 @@ class States(Mapping[str, Any]):
         0
     """
 
-    __slots__ = ("_fields",)
+    # `_flat` holds the leaves and structure of States that a compiled step returned, until
+    # someone looks inside (see `from_leaves`); `_named` the fields once they exist.
+    __slots__ = ("_named", "_flat")
 
     def __init__(self, fields: Mapping[str, Any] | None = None, /, **kwargs: Any):
         merged = dict(fields or {})
@@ -91,7 +93,42 @@ class States(Mapping[str, Any]):
         for name in merged:
             if not isinstance(name, str) or not name.isidentifier():
                 raise TypeError(f"States field names must be identifiers, got {name!r}")
-        object.__setattr__(self, "_fields", merged)
+        object.__setattr__(self, "_named", merged)
+        object.__setattr__(self, "_flat", None)
+
+    @classmethod
+    def from_leaves(cls, treedef: Any, leaves: list[Any]) -> States:
+        """States made of `leaves` in the structure `treedef`, built only when first read.
+
+        The training loop hands the States a compiled step returned straight to the next
+        step: as long as nothing reads them in between, they stay the flat list of leaves
+        the step produced (`leaves()`), and no step pays for rebuilding them and flattening
+        them again, a cost that grows with the number of leaves. The first read builds the
+        fields and forgets the list, so a container changed in place after that is seen.
+        """
+        obj = object.__new__(cls)
+        object.__setattr__(obj, "_named", None)
+        object.__setattr__(obj, "_flat", (treedef, leaves))
+        return obj
+
+    def leaves(self) -> tuple[Any, list[Any]]:
+        """`(treedef, leaves)`: as a compiled step returned them, if nothing has read these
+        States since, else flattened now."""
+        flat = object.__getattribute__(self, "_flat")
+        if flat is not None:
+            return flat
+        leaves, treedef = jax.tree_util.tree_flatten(self)
+        return treedef, leaves
+
+    @property
+    def _fields(self) -> dict[str, Any]:
+        named = object.__getattribute__(self, "_named")
+        if named is None:
+            treedef, leaves = object.__getattribute__(self, "_flat")
+            named = object.__getattribute__(treedef.unflatten(leaves), "_named")
+            object.__setattr__(self, "_named", named)
+            object.__setattr__(self, "_flat", None)
+        return named
 
     def update(self, **fields: Any) -> States:
         """Return a new States with `fields` set (added or replaced)."""
@@ -103,9 +140,9 @@ class States(Mapping[str, Any]):
         return self.update(**missing) if missing else self
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
+        if name.startswith("__") or name in States.__slots__:  # (never a field lookup)
             raise AttributeError(name)
-        fields = object.__getattribute__(self, "_fields")
+        fields = self._fields
         try:
             return fields[name]
         except KeyError:
@@ -149,7 +186,8 @@ class States(Mapping[str, Any]):
     @classmethod
     def tree_unflatten(cls, names, children):
         obj = object.__new__(cls)
-        object.__setattr__(obj, "_fields", dict(zip(names, children, strict=True)))
+        object.__setattr__(obj, "_named", dict(zip(names, children, strict=True)))
+        object.__setattr__(obj, "_flat", None)
         return obj
 
 

@@ -200,3 +200,24 @@ def test_a_test_step_that_changes_the_params_returns_them():
             strict=True,
         ):
             np.testing.assert_allclose(np.asarray(new), np.asarray(old) * factor, rtol=1e-6)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_the_loops_pass_states_between_steps_without_walking_the_tree(steps, monkeypatch):
+    """Each step gets the leaves the previous one returned: States are flattened a fixed
+    number of times per fit or evaluate, not once per step."""
+    flattened = []
+    flatten = elegy.States.tree_flatten
+    monkeypatch.setattr(elegy.States, "tree_flatten", lambda self: flattened.append(1) or flatten(self))
+
+    def flattens(rows):
+        counts = []
+        for run in (model.fit, model.evaluate):
+            flattened.clear()
+            run(X[:rows], Y[:rows], batch_size=8, verbose=0)
+            counts.append(len(flattened))
+        return counts
+
+    model = make_model(steps, module=mlp_forward)
+    flattens(16)  # compiles
+    assert flattens(16) == flattens(96)  # 2 and 12 steps

@@ -328,7 +328,8 @@ class ModelBase:
                         static_argnums=0,
                         donate_argnums=(1,) if donated else (),
                         compiler_options=_compiler_options(entry),
-                    )
+                    ),
+                    unchanged_as_none=not donated,
                 )
             self._compiled[key] = fn
         return fn
