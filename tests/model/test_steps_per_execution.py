@@ -161,9 +161,9 @@ def test_evaluate_steps_do_not_copy_unchanged_states(steps):
         )
         compiled = model._compiled_step(entry, fused_steps=steps > 1).jitted
         leaves, treedef = jax.tree_util.tree_flatten(states)
-        changed = jax.eval_shape(compiled, treedef, leaves, *arguments[1:])[1]  # None where unchanged
+        changed = jax.eval_shape(compiled, treedef, leaves, *arguments[1:])[1]  # {position: leaf}
         paths = [str(path) for path, _ in jax.tree_util.tree_flatten_with_path(states)[0]]
-        out_names = [path for path, leaf in zip(paths, changed, strict=True) if leaf is not None]
+        out_names = [paths[position] for position in changed]
         assert out_names and not any("net_params" in name or "optimizer_states" in name for name in out_names)
         assert any("metrics_states" in name for name in out_names) or entry == "pred"
         _, returned = model._compiled_step(entry, fused_steps=steps > 1)(*arguments)
