@@ -28,7 +28,9 @@ ROOT = HERE.parent
 
 
 def child_environment(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", **extra}
+    # (ROOT first, whatever the caller's PYTHONPATH already holds kept after it)
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "JAX_PLATFORMS": "cpu", **extra}
     env.pop("PYTEST_XDIST_WORKER", None)
     return env
 

@@ -146,8 +146,7 @@ class Distribution:
 
     def put_execution(self, execution: Any) -> Any:
         """An `Execution` (one batch or stacked ones) placed across the mesh."""
-        real = None if execution.real is None else jax.device_put(execution.real, self.replicated)
-        return execution._replace(batches=self.put_batch(execution.batches), real=real)
+        return execution._replace(batches=self.put_batch(execution.batches))
 
     @property
     def replicated(self) -> NamedSharding:

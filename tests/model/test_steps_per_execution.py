@@ -46,7 +46,7 @@ def leaves(states):
 
 @pytest.mark.parametrize("steps", [3, 7, 10])
 def test_fused_training_equals_step_by_step(steps):
-    """3 splits each epoch into 3+3+1 (a padded group), 7 is exact, 10 exceeds the epoch."""
+    """3 splits each epoch into 3+3+1 (the last batch alone), 7 is exact, 10 exceeds the epoch."""
     expected_model, model = make_model(1), make_model(steps)
     expected, expected_calls = fit_recording(expected_model, epochs=2, validation_data=(VX, VY))
     history, calls = fit_recording(model, epochs=2, validation_data=(VX, VY))
@@ -79,16 +79,36 @@ def test_evaluate_and_predict_fused_equal_step_by_step():
     np.testing.assert_allclose(
         model.predict(X, batch_size=16), expected_model.predict(X, batch_size=16), rtol=1e-6, atol=1e-6
     )
-    assert model.predict(X[:5], batch_size=2).shape == (5, 3)  # 3 batches in one padded group
+    assert model.predict(X[:5], batch_size=2).shape == (5, 3)  # 3 batches: fewer than a group
 
 
-def test_each_entry_point_compiles_once_padded_groups_included():
+def test_each_entry_point_compiles_once_fused_and_once_alone():
+    """7 batches with 3 steps per execution: 2 fused groups, then 1 batch alone. Each
+    program compiles once, however many epochs and calls follow."""
     model = make_model(3, cls=TraceCounter)
     model.fit(X, Y, batch_size=16, epochs=3, validation_data=(VX, VY), verbose=0)
     model.evaluate(X, Y, batch_size=16, verbose=0)
     model.predict(X, batch_size=16)
-    # init (initializing, training); the fused train step; test and predict share (False, False)
-    assert dict(model.traces) == {(True, True): 1, (False, True): 1, (False, False): 2}
+    # init; train fused and alone; test and predict (both training=False) fused and alone
+    assert dict(model.traces) == {(True, True): 1, (False, True): 2, (False, False): 4}
+    assert set(model._compiled) == {
+        (entry, False, fused) for entry in ("train", "test", "pred") for fused in (False, True)
+    } | {("init", False, False)}
+
+
+def test_a_fused_step_has_no_conditional():
+    """A `lax.cond` in the scan would cost on an accelerator in every step (the predicate
+    travels to the host): full groups run unconditionally."""
+    model = make_model(3, module=mlp_forward)
+    model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
+    execution = next(iter(model._executions(elegy.data.make_source(X, Y, batch_size=16), 0)))
+    assert execution.fused
+    states = model._with_fresh_metrics(model.states)
+    treedef, leaves = states.leaves()
+    for entry in ("train", "test", "pred"):
+        jitted = model._compiled_step(entry, fused_steps=True).jitted
+        text = jitted.lower(treedef, leaves, execution.batches, None).as_text()
+        assert "stablehlo.while" in text and "stablehlo.case" not in text and "stablehlo.if" not in text
 
 
 def test_stop_training_ends_after_the_execution_that_asked():
@@ -154,11 +174,7 @@ def test_evaluate_steps_do_not_copy_unchanged_states(steps):
     execution = next(iter(model._executions(elegy.data.make_source(X, Y, batch_size=16), 0)))
     states = model._with_fresh_metrics(model.states)
     for entry in ("test", "pred"):
-        arguments = (
-            (states, execution.batches, None)
-            if steps == 1
-            else (states, execution.batches, execution.real, None)
-        )
+        arguments = (states, execution.batches, None)
         compiled = model._compiled_step(entry, fused_steps=steps > 1).jitted
         leaves, treedef = jax.tree_util.tree_flatten(states)
         changed = jax.eval_shape(compiled, treedef, leaves, *arguments[1:])[1]  # {position: leaf}
@@ -219,5 +235,5 @@ def test_the_loops_pass_states_between_steps_without_walking_the_tree(steps, mon
         return counts
 
     model = make_model(steps, module=mlp_forward)
-    flattens(16)  # compiles
+    flattens(88)  # compiles: 11 steps, with 3 per execution both fused and alone
     assert flattens(16) == flattens(96)  # 2 and 12 steps

@@ -52,16 +52,13 @@ def _real_rows(outputs: list[tuple[Any, Execution]]) -> Any:
 
     Everything is fetched in one transfer. The rows of all batches are joined first and
     the real ones picked with one boolean index per leaf, not sliced batch by batch: per
-    batch Python cost a tenth of a predict step. Of a fused execution only its real steps
-    count.
+    batch Python cost a tenth of a predict step.
     """
     host = to_host([(y_pred, execution.batches.mask) for y_pred, execution in outputs])
     pieces, masks = [], []
     for (y_pred, mask), (_, execution) in zip(host, outputs, strict=True):
-        if execution.real is not None:  # stacked steps: the real ones, their rows in a row
-            y_pred, mask = jax.tree_util.tree_map(
-                lambda leaf, count=execution.count: leaf[:count].reshape(-1, *leaf.shape[2:]), (y_pred, mask)
-            )
+        if execution.fused:  # stacked steps: their rows in a row
+            y_pred, mask = jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), (y_pred, mask))
         pieces.append(y_pred)
         masks.append(mask)
     real = np.concatenate(masks).astype(bool)
@@ -309,8 +306,7 @@ class ModelBase:
     def _compiled_step(self, entry: str, fused_steps: bool = False) -> Callable:
         """The (cached) function for an entry point; jitted unless `run_eagerly`.
 
-        With `fused_steps`, it runs over stacked batches (`steps_per_execution`) and takes
-        their `real` flags after the batches.
+        With `fused_steps`, it runs over stacked batches (`steps_per_execution`).
         """
         key = (entry, self.run_eagerly, fused_steps)
         fn = self._compiled.get(key)
@@ -351,22 +347,18 @@ class ModelBase:
 
     def _execute(self, entry: str, states: States, execution: Execution, class_weight: Any):
         """Run `entry` on an execution: `(outputs, states)`, outputs stacked when fused."""
-        if execution.real is None:
-            return self._compiled_step(entry)(states, execution.batches, class_weight)
-        return self._compiled_step(entry, fused_steps=True)(
-            states, execution.batches, execution.real, class_weight
-        )
+        return self._compiled_step(entry, execution.fused)(states, execution.batches, class_weight)
 
     def _step_logs(self, entry: str, logs: Any, execution: Execution) -> list[Logs]:
         """One lazily fetched Logs per step of the execution."""
         order = self._log_order.get(entry)
-        if execution.real is None:
+        if not execution.fused:
             return [Logs(logs, order)]
         return Logs.rows(logs, execution.count, order)
 
     def _last_logs(self, logs: Any, execution: Execution) -> dict[str, Any]:
-        """The logs of the execution's last real step, still on the device."""
-        if execution.real is None:
+        """The logs of the execution's last step, still on the device."""
+        if not execution.fused:
             return logs
         return jax.tree_util.tree_map(lambda stacked: stacked[execution.count - 1], logs)
 
