@@ -338,12 +338,17 @@ class ModelBase:
         distribution = None if self.run_eagerly else self.distribution
         group = size if distribution is None else 1  # (batches are padded one by one below)
         batches = itertools.islice(source.epoch(epoch), skip, None) if skip else source.epoch(epoch, group)
+        # Single batches go with the step's own dispatch; stacked groups are worth a
+        # transfer ahead of time in the background (see `to_device`).
+        background = size > 1
         if distribution is None:
-            return to_device(executions(batches, size), transfer=Execution.to_device)
+            return to_device(executions(batches, size), transfer=Execution.to_device, background=background)
         # Rows padded to a multiple of the batch shards (mask False), each batch placed
         # across the mesh: every process transfers its own rows.
         batches = (padded_rows(batch, distribution.padded_size(len(batch.mask))) for batch in batches)
-        return to_device(executions(batches, size), transfer=distribution.put_execution, always=True)
+        return to_device(
+            executions(batches, size), transfer=distribution.put_execution, always=True, background=background
+        )
 
     def _execute(self, entry: str, states: States, execution: Execution, class_weight: Any):
         """Run `entry` on an execution: `(outputs, states)`, outputs stacked when fused."""
