@@ -97,8 +97,8 @@ def test_each_entry_point_compiles_once_fused_and_once_alone():
 
 
 def test_a_fused_step_has_no_conditional():
-    """A `lax.cond` in the scan would cost on an accelerator in every step (the predicate
-    travels to the host): full groups run unconditionally."""
+    """A `lax.cond` in the scan would cost on a GPU in every step: full groups run
+    unconditionally."""
     model = make_model(3, module=mlp_forward)
     model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
     execution = next(iter(model._executions(elegy.data.make_source(X, Y, batch_size=16), 0)))
