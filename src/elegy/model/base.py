@@ -362,7 +362,9 @@ class ModelBase:
         return Logs.rows(logs, execution.count, order)
 
     def _last_logs(self, logs: Any, execution: Execution) -> dict[str, Any]:
-        """The logs of the execution's last step, still on the device."""
+        """The logs of the execution's last step, still on the device. (Picked once, after
+        a loop: indexing stacked logs on the device after every execution cost an op per
+        log.)"""
         if not execution.fused:
             return logs
         return jax.tree_util.tree_map(lambda stacked: stacked[execution.count - 1], logs)
@@ -456,10 +458,10 @@ class ModelBase:
                 callback_list.on_epoch_begin(epoch)
                 counter = int(self._states.get("epoch", 0)) if resumed_counter is None else resumed_counter
                 resumed_counter = None  # (restored with the States on the first batch)
-                logs: dict[str, Any] | None = None
+                last: tuple[Any, Execution] | None = None  # the last execution and its logs
                 step = skip
                 for execution in self._executions(train, counter, skip):
-                    if logs is None:
+                    if last is None:
                         self._ensure_initialized(execution.first(), full=True)
                         if not skip:  # a resumed epoch keeps its restored running metrics
                             self._states = self._with_fresh_metrics(self._states)
@@ -470,11 +472,12 @@ class ModelBase:
                         if offset:
                             callback_list.on_train_batch_begin(step + offset)
                         callback_list.on_train_batch_end(step + offset, step_logs)
-                    logs, step = self._last_logs(outputs, execution), step + execution.count
+                    last, step = (outputs, execution), step + execution.count
                     if self.stop_training:
                         break
-                if logs is None:
+                if last is None:
                     raise ValueError("fit: the training data produced no batches this epoch")
+                logs = self._last_logs(*last)
                 skip = 0
                 self._states = self._placed(self._states.update(epoch=np.asarray(counter + 1, np.int32)))
                 epoch_logs = Logs(logs, self._log_order.get("train"))
@@ -552,10 +555,10 @@ class ModelBase:
 
     def _test_loop(self, source: Any, callback_list: CallbackList) -> Logs:
         callback_list.on_test_begin()
-        logs: dict[str, Any] | None = None
+        last: tuple[Any, Execution] | None = None  # the last execution and its logs
         states, step = self._states, 0
         for execution in self._executions(source, 0):
-            if logs is None:
+            if last is None:
                 self._ensure_initialized(execution.first(), full=True)
                 states = self._with_fresh_metrics(self._states)
             callback_list.on_test_batch_begin(step)
@@ -564,10 +567,10 @@ class ModelBase:
                 if offset:
                     callback_list.on_test_batch_begin(step + offset)
                 callback_list.on_test_batch_end(step + offset, step_logs)
-            logs, step = self._last_logs(outputs, execution), step + execution.count
-        if logs is None:
+            last, step = (outputs, execution), step + execution.count
+        if last is None:
             raise ValueError("evaluate: the data produced no batches")
-        result = Logs(logs, self._log_order.get("test"))
+        result = Logs(self._last_logs(*last), self._log_order.get("test"))
         callback_list.on_test_end(result)
         return result
 
