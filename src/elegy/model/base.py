@@ -317,7 +317,7 @@ class ModelBase:
                 fn = lambda states, batch, class_weight: run(states, *jax.device_put((batch, class_weight)))
             else:
                 donated = _donated(entry)
-                body = over_leaves(fused(run) if fused_steps else run, unchanged_as_none=not donated)
+                body = over_leaves(fused(run) if fused_steps else run, changed_only=not donated)
                 fn = with_states(
                     jax.jit(
                         body,
@@ -325,7 +325,7 @@ class ModelBase:
                         donate_argnums=(1,) if donated else (),
                         compiler_options=_compiler_options(entry),
                     ),
-                    unchanged_as_none=not donated,
+                    changed_only=not donated,
                 )
             self._compiled[key] = fn
         return fn

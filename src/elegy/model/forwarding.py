@@ -10,8 +10,9 @@ Three costs of passing States to `jax.jit` as they are, all paid on every step:
   only the metrics and the rng changed (evaluate, predict) copies the params and the
   optimizer state on every call: about 3 MB a step for that MLP with Adam, a third of the
   time of an evaluation step. Such steps return only the leaves that changed, by
-  position, and the caller keeps the input's own for the rest. Training steps return every leaf: they donate
-  their input, which XLA then updates in place (a donated leaf put back would be deleted).
+  position, and the caller keeps the input's own for the rest. Training steps return
+  every leaf: they donate their input, which XLA then updates in place (a donated leaf
+  put back would be deleted).
 - Rebuilding States from the leaves a step returned, only for the next step to flatten
   them again (about 20 us a step for that MLP, more with more leaves). The States a step
   returns keep its leaves until something reads them (`States.from_leaves`), so a loop
@@ -28,10 +29,10 @@ import jax
 from elegy.states import States
 
 
-def over_leaves(step: Callable[..., tuple[Any, Any]], unchanged_as_none: bool) -> Callable[..., Any]:
+def over_leaves(step: Callable[..., tuple[Any, Any]], changed_only: bool) -> Callable[..., Any]:
     """`step(states, *rest) -> (outputs, states)` as `(treedef, leaves, *rest) -> (outputs,
-    new leaves)`; with `unchanged_as_none`, the new leaves are a dict `{position: leaf}` of
-    only those that are not the input's own (the identical tracer while JAX traces). A
+    new leaves)`; with `changed_only`, the new leaves are a dict `{position: leaf}` of
+    those that are not the input's own (the identical tracer while JAX traces). A
     step that restructures its States returns them whole."""
 
     def run(treedef: Any, leaves: list[Any], *rest: Any) -> tuple[Any, Any]:
@@ -39,16 +40,16 @@ def over_leaves(step: Callable[..., tuple[Any, Any]], unchanged_as_none: bool) -
         new, new_treedef = jax.tree_util.tree_flatten(updated)
         if new_treedef != treedef:
             return outputs, updated
-        if unchanged_as_none:
+        if changed_only:
             return outputs, {i: n for i, (n, o) in enumerate(zip(new, leaves, strict=True)) if n is not o}
         return outputs, new
 
     return run
 
 
-def with_states(compiled: Callable[..., Any], unchanged_as_none: bool) -> Callable[..., tuple[Any, Any]]:
+def with_states(compiled: Callable[..., Any], changed_only: bool) -> Callable[..., tuple[Any, Any]]:
     """`compiled` (jitted `over_leaves`, the treedef static, with the same
-    `unchanged_as_none`) called as `(states, *rest) -> (outputs, states)` again. The
+    `changed_only`) called as `(states, *rest) -> (outputs, states)` again. The
     jitted function is kept as `.jitted`.
 
     The States it returns stay the flat list of leaves until something reads them
@@ -60,7 +61,7 @@ def with_states(compiled: Callable[..., Any], unchanged_as_none: bool) -> Callab
         outputs, new = compiled(treedef, leaves, *rest)
         if isinstance(new, States):  # restructured: returned whole
             return outputs, new
-        if unchanged_as_none:  # only the changed leaves came back: Python work per change
+        if changed_only:  # only the changed leaves came back: Python work per change
             changed, new = new, list(leaves)
             for position, leaf in changed.items():
                 new[position] = leaf
