@@ -85,7 +85,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--logdir", default="runs/cnn_digits", help="where TensorBoard logs go")
     return parser.parse_args(argv)
 

@@ -41,8 +41,9 @@ def split(
 
 
 class ExampleParser(argparse.ArgumentParser):
-    """An `ArgumentParser` that starts with the two options every example has: `--smoke`, a
-    run of a few seconds (what the tests run), and `--epochs`, whose default depends on it.
+    """An `ArgumentParser` that starts with the options every example has: `--smoke`, a run
+    of a few seconds (what the tests run), `--epochs`, whose default depends on it, and
+    `--seed` (default 0), from which the example's data and model derive.
 
     After parsing, `args.epochs` is always set: the given value, else `smoke_epochs` with
     `--smoke` and `full_epochs` without.
@@ -55,6 +56,7 @@ class ExampleParser(argparse.ArgumentParser):
         self.add_argument(
             "--epochs", type=int, default=None, help=f"default: {full_epochs} (smoke: {smoke_epochs})"
         )
+        self.add_argument("--seed", type=int, default=0)
 
     def parse_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None

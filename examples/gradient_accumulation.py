@@ -188,7 +188,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--micro-batch-size", type=int, default=16)
     parser.add_argument("--accumulation-steps", type=int, default=4, help="K")
     parser.add_argument("--learning-rate", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--short-rows",
         type=int,

@@ -137,7 +137,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-2)
-    parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
 

@@ -197,7 +197,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--update-freq", type=int, default=5, help="batch points every N batches")
     parser.add_argument("--histogram-freq", type=int, default=None, help="default: 5 (full), 1 (smoke)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--logdir", default="runs/tensorboard_walkthrough", help="where TensorBoard logs go")
     args = parser.parse_args(argv)
     args.histogram_freq = args.histogram_freq or (1 if args.smoke else 5)

@@ -120,7 +120,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latent-size", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--logdir", default="runs/vae", help="where TensorBoard logs go")
     return parser.parse_args(argv)
 

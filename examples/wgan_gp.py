@@ -256,7 +256,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--penalty-weight", type=float, default=0.1)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--logdir", default="runs/wgan_gp", help="where TensorBoard logs go")
     return parser.parse_args(argv)
 
