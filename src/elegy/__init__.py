@@ -6,8 +6,7 @@ from elegy.model import GradStep, Model, ModelBase, PredStep, TestStep, TrainSte
 from elegy.model.retrace import RetraceWarning
 from elegy.serialization import load
 from elegy.states import RNGSeq, States
-
-__version__ = "0.1.0"
+from elegy.version import __version__ as __version__
 
 __all__ = [
     "GradStep",

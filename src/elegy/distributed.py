@@ -41,7 +41,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from elegy.data.batches import Batch, is_stacked
+from elegy.data.batches import Batch
 
 __all__ = ["DataParallel", "Distribution", "ModelParallel"]
 
@@ -92,12 +92,12 @@ class Distribution:
         spec = PartitionSpec(None, self.batch_axis) if stacked else PartitionSpec(self.batch_axis)
         return NamedSharding(self.mesh, spec)
 
-    def put_batch(self, batch: Batch) -> Batch:
-        """A host batch (global rows, padded to `padded_size`) as global device arrays.
+    def put_batch(self, batch: Batch, stacked: bool = False) -> Batch:
+        """A host batch (global rows, padded to `padded_size`) as global device arrays;
+        `stacked`: batches of an execution stacked on a leading step axis.
 
         In a multi-process run each process transfers only its own rows.
         """
-        stacked = is_stacked(batch)
         sharding = self.batch_sharding(stacked)
         if jax.process_count() == 1:
             return jax.device_put(batch, sharding)
@@ -146,7 +146,7 @@ class Distribution:
 
     def put_execution(self, execution: Any) -> Any:
         """An `Execution` (one batch or stacked ones) placed across the mesh."""
-        return execution._replace(batches=self.put_batch(execution.batches))
+        return execution._replace(batches=self.put_batch(execution.batches, stacked=execution.fused))
 
     @property
     def replicated(self) -> NamedSharding:

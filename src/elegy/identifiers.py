@@ -14,7 +14,7 @@ def resolve(
     argument: str,
     base: type[T],
     by_name: Mapping[str, Callable[..., T]],
-    wrap: Callable[[Callable], T],
+    wrap: Callable[[Callable[..., Any]], T],
 ) -> T:
     """`identifier` itself if it is a `base`, the class registered under a name
     (instantiated with that name, so logs use the user's spelling), or `wrap(function)`.

@@ -14,7 +14,7 @@ from typing import Any
 
 
 @functools.cache
-def _declared(fn: Callable) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+def _declared(fn: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
     """(all named parameters, the required ones, whether it takes **kwargs)."""
     params = inspect.signature(fn).parameters.values()
     names, required, var_keyword = [], [], False
@@ -28,7 +28,7 @@ def _declared(fn: Callable) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
     return tuple(names), tuple(required), var_keyword
 
 
-def _signature_of(fn: Callable) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+def _signature_of(fn: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
     """`_declared` for any callable; unhashable ones (dataclass instances) skip the cache."""
     try:
         return _declared(fn)
@@ -36,13 +36,13 @@ def _signature_of(fn: Callable) -> tuple[tuple[str, ...], tuple[str, ...], bool]
         return _declared.__wrapped__(fn)
 
 
-def declared_parameters(fn: Callable) -> tuple[str, ...]:
+def declared_parameters(fn: Callable[..., Any]) -> tuple[str, ...]:
     """Names of the parameters `fn` accepts by keyword (`self` excluded for methods)."""
     names = _signature_of(_unbound(fn))[0]
     return names[1:] if inspect.ismethod(fn) else names
 
 
-def inject(fn: Callable, available: Mapping[str, Any], *, what: str | None = None) -> Any:
+def inject(fn: Callable[..., Any], available: Mapping[str, Any], *, what: str | None = None) -> Any:
     """Call `fn` with the entries of `available` whose names it declares.
 
     A function with `**kwargs` receives everything. A required parameter that is not
@@ -64,7 +64,9 @@ def inject(fn: Callable, available: Mapping[str, Any], *, what: str | None = Non
     return fn(**{n: available[n] for n in names if n in available})
 
 
-def call_with_context(fn: Callable, y_true: Any, y_pred: Any, context: Mapping[str, Any], what: str) -> Any:
+def call_with_context(
+    fn: Callable[..., Any], y_true: Any, y_pred: Any, context: Mapping[str, Any], what: str
+) -> Any:
     """Call a loss or metric function the way Keras users and Elegy users both expect.
 
     A function that names any of `y_true`, `y_pred` or a context entry (`x`, `states`, ...)
@@ -82,5 +84,5 @@ def call_with_context(fn: Callable, y_true: Any, y_pred: Any, context: Mapping[s
     return inject(fn, {"y_true": y_true, "y_pred": y_pred, **context}, what=what)
 
 
-def _unbound(fn: Callable) -> Callable:
+def _unbound(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn.__func__ if inspect.ismethod(fn) else fn

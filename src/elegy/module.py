@@ -39,19 +39,19 @@ class PureModule:
     transformed: hk.TransformedWithState
     training_flag: str | None
     apply_takes_rng: bool = True
-    forward: Callable | None = None
+    forward: Callable[..., Any] | None = None
 
-    def init(self, key, x, training: bool):
+    def init(self, key: Any, x: Any, training: bool) -> tuple[hk.MutableParams, hk.MutableState]:
         # The forward pass that init runs is not a step: auxiliary values it reports are
         # dropped here, and the following apply reports them once.
         with collecting():
             return self.transformed.init(key, x, **self.flag(training))
 
-    def apply(self, params, state, key, x, training: bool):
+    def apply(self, params: Any, state: Any, key: Any, x: Any, training: bool) -> tuple[Any, hk.MutableState]:
         rng = (key,) if self.apply_takes_rng else ()
         return self.transformed.apply(params, state, *rng, x, **self.flag(training))
 
-    def flag(self, training: bool) -> dict:
+    def flag(self, training: bool) -> dict[str, bool]:
         """The keyword arguments that pass the training flag to the network, if it takes one."""
         return {self.training_flag: training} if self.training_flag else {}
 
@@ -84,22 +84,22 @@ def _from_transformed(module: hk.Transformed | hk.TransformedWithState) -> PureM
     return PureModule(with_state, _training_flag(module.init), takes_rng)
 
 
-def _parameters(fn: Callable) -> tuple[str, ...]:
+def _parameters(fn: Callable[..., Any]) -> tuple[str, ...]:
     try:
         return tuple(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
         return ()
 
 
-def _is_factory(fn: Callable) -> bool:
+def _is_factory(fn: Callable[..., Any]) -> bool:
     """An hk.Module subclass, or any callable with no required positional parameter."""
     if inspect.isclass(fn):
         return issubclass(fn, hk.Module)
     return _required_positional(fn) == 0
 
 
-def _from_factory(factory: Callable) -> PureModule:
-    def forward(x, training):
+def _from_factory(factory: Callable[..., Any]) -> PureModule:
+    def forward(x: Any, training: bool) -> Any:
         module = factory()
         if not callable(module):
             raise TypeError(
@@ -112,12 +112,12 @@ def _from_factory(factory: Callable) -> PureModule:
     return PureModule(hk.transform_with_state(forward), "training", forward=forward)
 
 
-def _training_flag(fn: Callable) -> str | None:
+def _training_flag(fn: Callable[..., Any]) -> str | None:
     params = _parameters(fn)
     return next((n for n in TRAINING_FLAG_NAMES if n in params), None)
 
 
-def _required_positional(fn: Callable) -> int:
+def _required_positional(fn: Callable[..., Any]) -> int:
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):

@@ -48,5 +48,10 @@ def unique_names(names: Iterable[str], taken: Iterable[str] = ()) -> list[str]:
     return result
 
 
-def validation_name(name: str) -> str:
-    return f"val_{name}"
+# Validation logs are the training logs' names after this prefix (Keras's own).
+VALIDATION_PREFIX = "val_"
+
+
+def is_validation_name(name: str) -> bool:
+    """Whether a log name is that of a validation log: `val_loss` is, `loss` is not."""
+    return name.startswith(VALIDATION_PREFIX)

@@ -22,15 +22,17 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from elegy.losses.loss import Loss
+from elegy.states import States
 
 
-def _sum_over_leaves(fn, params: Any) -> jnp.ndarray:
+def _sum_over_leaves(fn: Callable[[jax.Array], jax.Array], params: Any) -> jnp.ndarray:
     leaves = [leaf for leaf in jax.tree_util.tree_leaves(params) if jnp.issubdtype(leaf.dtype, jnp.floating)]
     return sum((jnp.sum(fn(leaf)) for leaf in leaves), jnp.zeros((), jnp.float32))
 
@@ -57,7 +59,7 @@ class L1L2(Loss):
         super().__init__(name=name or "l1_l2_regularization")
         self.l1, self.l2 = float(l1), float(l2)
 
-    def call(self, states):
+    def call(self, states: States) -> jnp.ndarray:
         penalty = jnp.zeros((), jnp.float32)
         if self.l1:
             penalty += self.l1 * _sum_over_leaves(jnp.abs, states.net_params)

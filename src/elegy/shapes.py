@@ -6,14 +6,14 @@ These run while tracing, on static shapes, so they cost nothing in the compiled 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 
-def class_indices(y_true, y_pred, who: str) -> jnp.ndarray:
+def class_indices(y_true: Any, y_pred: Any, who: str) -> jnp.ndarray:
     """Integer labels of shape `y_pred.shape[:-1]` from `(batch,)` or `(batch, 1)` labels."""
     y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
     if y_true.ndim == y_pred.ndim and y_true.shape[-1:] == (1,):
@@ -24,7 +24,7 @@ def class_indices(y_true, y_pred, who: str) -> jnp.ndarray:
             f"y_pred, whose shape is {y_pred.shape} (expected y_true shape "
             f"{y_pred.shape[:-1]})"
         )
-    return y_true.astype(jnp.int32)
+    return cast(jax.Array, y_true.astype(jnp.int32))
 
 
 def check_label_range(labels: Any, classes: int, ignore_class: int | None, who: str) -> None:
@@ -42,7 +42,7 @@ def check_label_range(labels: Any, classes: int, ignore_class: int | None, who: 
         raise ValueError(f"{who}: labels must be class indices in [0, {classes}), got {found}")
 
 
-def matching_targets(y_true, y_pred, who: str) -> jnp.ndarray:
+def matching_targets(y_true: Any, y_pred: Any, who: str) -> jnp.ndarray:
     """`y_true` with the shape and dtype of `y_pred`; `(batch,)` fits `(batch, 1)`."""
     y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
     if y_true.ndim + 1 == y_pred.ndim and y_pred.shape[-1:] == (1,):
@@ -51,7 +51,7 @@ def matching_targets(y_true, y_pred, who: str) -> jnp.ndarray:
         raise ValueError(
             f"{who}: y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}; they must match"
         )
-    return y_true.astype(y_pred.dtype)
+    return cast(jax.Array, y_true.astype(y_pred.dtype))
 
 
 def select(on: Any, y_true: Any, y_pred: Any) -> tuple[Any, Any]:

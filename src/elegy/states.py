@@ -8,7 +8,7 @@ without knowing what is inside.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -43,6 +43,7 @@ class RNGSeq:
 
     def next(self) -> jax.Array:
         """Return a fresh key and advance the sequence."""
+        fresh: jax.Array
         self.key, fresh = jax.random.split(self.key)
         return fresh
 
@@ -50,15 +51,15 @@ class RNGSeq:
         """Return an independent sequence, advancing this one; neither repeats the other."""
         return RNGSeq(self.next())
 
-    def tree_flatten(self):  # the fast path, taken by every jitted call
+    def tree_flatten(self) -> tuple[tuple[Any], None]:  # the fast path, taken by every jitted call
         return (self.key,), None
 
-    def tree_flatten_with_keys(self):
+    def tree_flatten_with_keys(self) -> tuple[tuple[tuple[jax.tree_util.GetAttrKey, Any]], None]:
         # Keyed, so saved leaves and mismatch errors name their path (`['rng'].key`).
         return ((jax.tree_util.GetAttrKey("key"), self.key),), None
 
     @classmethod
-    def tree_unflatten(cls, _aux, children):
+    def tree_unflatten(cls, _aux: Any, children: Sequence[Any]) -> RNGSeq:
         obj = object.__new__(cls)
         obj.key = children[0]
         return obj
@@ -129,7 +130,7 @@ class States(Mapping[str, Any]):
             >>> leaves  # fields in sorted order, each flattened
             [2.0, 1]
         """
-        flat = object.__getattribute__(self, "_flat")
+        flat: tuple[Any, list[Any]] | None = object.__getattribute__(self, "_flat")
         if flat is not None:
             return flat
         leaves, treedef = jax.tree_util.tree_flatten(self)
@@ -137,7 +138,7 @@ class States(Mapping[str, Any]):
 
     @property
     def _fields(self) -> dict[str, Any]:
-        named = object.__getattribute__(self, "_named")
+        named: dict[str, Any] | None = object.__getattribute__(self, "_named")
         if named is None:
             treedef, leaves = object.__getattribute__(self, "_flat")
             named = object.__getattribute__(treedef.unflatten(leaves), "_named")
@@ -187,19 +188,20 @@ class States(Mapping[str, Any]):
 
     __hash__ = object.__hash__
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[States], tuple[dict[str, Any]]]:
         return (States, (self._fields,))
 
-    def tree_flatten(self):  # the fast path, taken by every jitted call: no key objects
+    def tree_flatten(self) -> tuple[tuple[Any, ...], tuple[str, ...]]:
+        # the fast path, taken by every jitted call: no key objects
         names = tuple(sorted(self._fields))
         return tuple(self._fields[n] for n in names), names
 
-    def tree_flatten_with_keys(self):
+    def tree_flatten_with_keys(self) -> tuple[tuple[tuple[jax.tree_util.DictKey, Any], ...], tuple[str, ...]]:
         names = tuple(sorted(self._fields))
         return tuple((jax.tree_util.DictKey(n), self._fields[n]) for n in names), names
 
     @classmethod
-    def tree_unflatten(cls, names, children):
+    def tree_unflatten(cls, names: Iterable[str], children: Iterable[Any]) -> States:
         obj = object.__new__(cls)
         object.__setattr__(obj, "_named", dict(zip(names, children, strict=True)))
         object.__setattr__(obj, "_flat", None)

@@ -70,7 +70,8 @@ def _rows(invocations: Iterable[hk.experimental.MethodInvocation]) -> list[Row]:
     rows: dict[str, Row] = {}
     for call in invocations:
         details = call.module_details
-        name = details.module.module_name
+        owner: hk.Module = details.module
+        name = owner.module_name
         if name in rows:
             continue
         rows[name] = Row(

@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+from elegy.arguments import check_int
+from elegy.naming import VALIDATION_PREFIX, is_validation_name
+
 __all__ = ["plot_history"]
 
-VALIDATION_PREFIX = "val_"
 
-
-def plot_history(history: Any, path: str | os.PathLike, columns: int = 2) -> Figure:
+def plot_history(history: Any, path: str | os.PathLike[str], columns: int = 2) -> Figure:
     """Save a chart of every log per epoch, training and validation in one panel each.
 
     `history` is what `fit` returns (a `History`, or its `.history` dict of lists). Each
@@ -51,14 +52,15 @@ def plot_history(history: Any, path: str | os.PathLike, columns: int = 2) -> Fig
         [[0.9, 0.5, 0.4], [1.0, 0.7, 0.6]]
     """
     logs, epochs = _logs_and_epochs(history)
-    if isinstance(columns, bool) or not isinstance(columns, int) or columns < 1:
-        raise ValueError(f"plot_history: columns must be an integer >= 1, got {columns!r}")
+    columns = check_int(columns, "plot_history: columns")
     try:
         from matplotlib.figure import Figure
     except ImportError as error:
         raise ImportError('plot_history needs matplotlib: pip install "elegy[plot]"') from error
 
-    names = [name for name in logs if not (name.startswith(VALIDATION_PREFIX) and name[4:] in logs)]
+    names = [
+        name for name in logs if not (is_validation_name(name) and name[len(VALIDATION_PREFIX) :] in logs)
+    ]
     names.sort(key=lambda name: name != "loss")  # the loss first, the rest as recorded
     rows = -(-len(names) // columns)
     figure = Figure(figsize=(4.5 * min(columns, len(names)), 3.2 * rows), layout="constrained")

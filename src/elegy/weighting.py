@@ -7,9 +7,6 @@ so repeated rows never count and epoch values are exact.
 
 from __future__ import annotations
 
-from typing import Any
-
-import jax
 import jax.numpy as jnp
 
 
@@ -41,11 +38,6 @@ def real_elements(values: jnp.ndarray, mask: jnp.ndarray | None) -> jnp.ndarray:
     if mask is None:
         return jnp.asarray(values.size, values.dtype)
     return element_weights(values, None, mask).sum()
-
-
-def batch_rows(tree: Any) -> int:
-    """The leading (batch) dimension of the first array in a pytree."""
-    return int(jnp.shape(jax.tree_util.tree_leaves(tree)[0])[0])
 
 
 def _expand_to(weights: jnp.ndarray, ndim: int, argument: str) -> jnp.ndarray:

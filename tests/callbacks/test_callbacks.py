@@ -70,6 +70,37 @@ def test_callback_list_passes_empty_logs_when_given_none(hook):
     assert events == [("a", hook, ({},), {})]
 
 
+class Failing(Callback):
+    """Raises its own error from every `on_*_end` hook."""
+
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def __getattribute__(self, name):
+        if name.startswith("on_") and name.endswith("_end") and "batch" not in name and "epoch" not in name:
+            error = super().__getattribute__("error")
+
+            def fail(*args, **kwargs):
+                raise error
+
+            return fail
+        return super().__getattribute__(name)
+
+
+@pytest.mark.parametrize("hook", ["on_train_end", "on_test_end", "on_predict_end"])
+def test_every_error_of_an_end_hook_is_reported_after_every_callback_ran(hook):
+    events, first, second = [], ValueError("first"), OSError("second")
+    callbacks = CallbackList([Failing(first), Recorder("a", events), Failing(second), Recorder("b", events)])
+    with pytest.raises(ExceptionGroup) as info:
+        getattr(callbacks, hook)()
+    assert list(info.value.exceptions) == [first, second]
+    assert [tag for tag, *_ in events] == ["a", "b"]  # each got to close its files
+    with pytest.raises(ValueError, match="first"):  # one error alone is raised as it is
+        getattr(CallbackList([Failing(first), Recorder("c", events)]), hook)()
+    assert events[-1][0] == "c"
+
+
 def test_callback_list_keeps_order_across_a_sequence_of_hooks():
     events = []
     callbacks = CallbackList([Recorder("a", events), Recorder("b", events)])

@@ -119,7 +119,7 @@ def test_two_writers_in_the_same_second_do_not_share_a_file(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"update_freq": 0}, "update_freq must be 'epoch' or a positive integer"),
+        ({"update_freq": 0}, "update_freq must be 'epoch' or an integer >= 1"),
         ({"histogram_freq": -1}, "histogram_freq must be an integer >= 0"),
     ],
 )

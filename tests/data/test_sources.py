@@ -8,7 +8,6 @@ import math
 from collections import namedtuple
 from fractions import Fraction
 
-import jax
 import numpy as np
 import pytest
 
@@ -459,21 +458,3 @@ def test_unpack_batch(batch, expected):
 def test_unpack_batch_rejects_tuples_of_wrong_length(batch):
     with pytest.raises(ValueError, match=f"length {len(batch)}"):
         unpack_batch(batch)
-
-
-@pytest.mark.parametrize("shuffle", [False, True])
-def test_grouped_epoch_stacks_the_same_batches(shuffle):
-    """steps_per_execution: an array source stacks runs of full batches itself (one
-    gather, no per-batch copies); the batches are the ones of an ungrouped epoch."""
-    x, y = np.arange(230, dtype=np.float32).reshape(115, 2), np.arange(115)
-    source = ArraySource(x, y, None, batch_size=16, shuffle=shuffle, seed=3)
-    singles = list(source.epoch(4))
-    grouped = list(source.epoch(4, group=3))
-    assert len(singles) == 8  # the last one padded
-    assert [np.ndim(b.mask) for b in grouped] == [2, 2, 1, 1]  # 2 groups of 3, then 2 more
-    unstacked = [jax.tree_util.tree_map(lambda a, i=i: a[i], g) for g in grouped[:2] for i in range(3)]
-    for got, expected in zip(unstacked + grouped[2:], singles, strict=True):
-        for leaf, oracle in zip(got, expected, strict=True):
-            np.testing.assert_array_equal(leaf, oracle)
-    if not shuffle:  # rows in sequence are a view of the user's array
-        assert np.shares_memory(grouped[0].x, x)

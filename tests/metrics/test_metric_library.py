@@ -697,3 +697,14 @@ def test_scores_for_more_classes_than_num_classes_raise(make):
 def test_invalid_constructor_argument_raises_naming_it(make, argument):
     with pytest.raises(ValueError, match=argument):
         make()
+
+
+@pytest.mark.parametrize("accumulator", [metrics.Mean(), metrics.Sum()], ids=["Mean", "Sum"])
+def test_an_accumulator_of_values_is_refused_as_a_model_metric(accumulator):
+    """Mean and Sum take values, not (y_true, y_pred): as a metric they would read the
+    targets as values and the predictions as weights."""
+    with pytest.raises(
+        TypeError, match=rf"metrics: elegy.metrics.{type(accumulator).__name__} reduces values"
+    ):
+        metrics.get(accumulator)
+    assert not isinstance(accumulator, metrics.Metric)

@@ -204,7 +204,7 @@ def test_validation_generator_errors_name_validation_arguments():
     generator = ((x[i : i + 20], y[i : i + 20]) for i in range(0, 40, 20))
     with pytest.raises(ValueError, match=r"validation_data produced no batches.*pass validation_steps"):
         make_model().fit(x, y, epochs=2, validation_data=generator, verbose=0)
-    with pytest.raises(ValueError, match=r"steps_per_epoch must be a positive integer"):
+    with pytest.raises(ValueError, match=r"steps_per_epoch must be an integer >= 1"):
         make_model().fit(x, y, steps_per_epoch=0, verbose=0)
 
 

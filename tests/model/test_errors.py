@@ -28,7 +28,7 @@ def assert_nothing_initialized(m):
         (
             lambda m: m.fit(X, Y, batch_size=0, verbose=0),
             ValueError,
-            r"batch_size must be a positive integer, got 0",
+            r"batch_size must be an integer >= 1, got 0",
         ),
         (lambda m: m.fit("digits.csv", Y, verbose=0), TypeError, r"x must be an array.*got a str"),
         (lambda m: m.fit({"a": X, "b": "oops"}, Y, verbose=0), TypeError, r"x\['b'\] must be an array"),
@@ -53,7 +53,7 @@ def assert_nothing_initialized(m):
         (
             lambda m: m.evaluate(X, Y, steps=-1, verbose=0),
             ValueError,
-            r"steps must be a positive integer or None, got -1",
+            r"steps must be an integer >= 1 or None, got -1",
         ),
     ],
     ids=[

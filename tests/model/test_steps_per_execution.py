@@ -91,7 +91,7 @@ def test_each_entry_point_compiles_once_fused_and_once_alone():
     model.predict(X, batch_size=16)
     # init; train fused and alone; test and predict (both training=False) fused and alone
     assert dict(model.traces) == {(True, True): 1, (False, True): 2, (False, False): 4}
-    assert set(model._compiled) == {
+    assert model._compiled_steps.keys() == {
         (entry, False, fused) for entry in ("train", "test", "pred") for fused in (False, True)
     } | {("init", False, False)}
 
@@ -101,12 +101,12 @@ def test_a_fused_step_has_no_conditional():
     unconditionally."""
     model = make_model(3, module=mlp_forward)
     model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
-    execution = next(iter(model._executions(elegy.data.make_source(X, Y, batch_size=16), 0)))
+    execution = next(iter(model._plan().executions(elegy.data.make_source(X, Y, batch_size=16), 0)))
     assert execution.fused
     states = model._with_fresh_metrics(model.states)
     treedef, leaves = states.leaves()
     for entry in ("train", "test", "pred"):
-        jitted = model._compiled_step(entry, fused_steps=True).jitted
+        jitted = model._compiled_steps(entry, fused=True).jitted
         text = jitted.lower(treedef, leaves, execution.batches, None).as_text()
         assert "stablehlo.while" in text and "stablehlo.case" not in text and "stablehlo.if" not in text
 
@@ -171,18 +171,18 @@ def test_evaluate_steps_do_not_copy_unchanged_states(steps):
     what changed (metrics, rng), and the model's own params come back as they were."""
     model = make_model(steps, module=mlp_forward, optimizer=optax.adam(1e-2))
     model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
-    execution = next(iter(model._executions(elegy.data.make_source(X, Y, batch_size=16), 0)))
+    execution = next(iter(model._plan().executions(elegy.data.make_source(X, Y, batch_size=16), 0)))
     states = model._with_fresh_metrics(model.states)
     for entry in ("test", "pred"):
         arguments = (states, execution.batches, None)
-        compiled = model._compiled_step(entry, fused_steps=steps > 1).jitted
+        compiled = model._compiled_steps(entry, fused=steps > 1).jitted
         leaves, treedef = jax.tree_util.tree_flatten(states)
         changed = jax.eval_shape(compiled, treedef, leaves, *arguments[1:])[1]  # {position: leaf}
         paths = [str(path) for path, _ in jax.tree_util.tree_flatten_with_path(states)[0]]
         out_names = [paths[position] for position in changed]
         assert out_names and not any("net_params" in name or "optimizer_states" in name for name in out_names)
         assert any("metrics_states" in name for name in out_names) or entry == "pred"
-        _, returned = model._compiled_step(entry, fused_steps=steps > 1)(*arguments)
+        _, returned = model._compiled_steps(entry, fused=steps > 1)(*arguments)
         for old, new in zip(
             jax.tree_util.tree_leaves(dict(states.net_params)),
             jax.tree_util.tree_leaves(dict(returned.net_params)),
@@ -206,9 +206,9 @@ def test_a_test_step_that_changes_the_params_returns_them():
     for steps in (1, 3):
         model = make_model(steps, module=mlp_forward, cls=Shrinking)
         model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
-        batches = list(model._executions(elegy.data.make_source(X, Y, batch_size=16), 0))
+        batches = list(model._plan().executions(elegy.data.make_source(X, Y, batch_size=16), 0))
         states = model._with_fresh_metrics(model.states)
-        _, returned = model._execute("test", states, batches[0], None)
+        _, returned = model._compiled_steps.execute("test", states, batches[0], None)
         factor = 0.5 ** batches[0].count
         for old, new in zip(
             jax.tree_util.tree_leaves(dict(states.net_params)),

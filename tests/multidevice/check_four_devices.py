@@ -79,7 +79,7 @@ def test_data_parallel_replicates_states_and_splits_batches():
     fit(model, 30)
     for leaf in jax.tree_util.tree_leaves(dict(model.states)):
         assert leaf.sharding.is_fully_replicated
-    batch = next(iter(model._executions(elegy.data.make_source(X, Y, batch_size=30), 0))).batches
+    batch = next(iter(model._plan().executions(elegy.data.make_source(X, Y, batch_size=30), 0))).batches
     assert batch.x.shape == (32, 4) and batch.x.sharding.spec == P("batch")
     assert sorted(shard.data.shape[0] for shard in batch.x.addressable_shards) == [8, 8, 8, 8]
     np.testing.assert_array_equal(np.asarray(batch.mask), np.arange(32) < 30)

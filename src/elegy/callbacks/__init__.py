@@ -15,7 +15,7 @@ Examples:
 """
 
 from elegy.callbacks.backup import BackupAndRestore
-from elegy.callbacks.callback import Callback, CallbackList
+from elegy.callbacks.callback import Callback, CallbackList, ResumePoint
 from elegy.callbacks.checkpoint import ModelCheckpoint
 from elegy.callbacks.history import History
 from elegy.callbacks.learning_rate import LearningRateScheduler, ReduceLROnPlateau
@@ -37,6 +37,7 @@ __all__ = [
     "ModelCheckpoint",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "ResumePoint",
     "TensorBoard",
     "TerminateOnNaN",
 ]

@@ -22,12 +22,12 @@ from typing import Any
 import jax
 import numpy as np
 
-from elegy.callbacks.callback import Callback
-from elegy.callbacks.checkpoint import check_save_freq
+from elegy.arguments import check_frequency
+from elegy.callbacks.callback import Callback, ResumePoint
 from elegy.serialization.arrays import read_plain, read_states, write_states
 from elegy.serialization.background import BackgroundWriter
 from elegy.serialization.store import POINTER, InvalidSaveError, read_version, remove_save, write_version
-from elegy.states import snapshot
+from elegy.states import States, snapshot
 
 BACKUP = "backup"
 CALLBACK_ARRAYS = "callback_arrays"
@@ -67,12 +67,13 @@ class BackupAndRestore(Callback):
     ):
         super().__init__()
         self.backup_dir = os.fspath(backup_dir)
-        self.save_freq = check_save_freq(save_freq)
+        self.save_freq = check_frequency(save_freq, "save_freq")
         self.delete_checkpoint = delete_checkpoint
         self._others: list[Callback] = []
         self._writer = BackgroundWriter()
         self._pending_backup: tuple[int, int] | None = None
         self._epoch, self._batches_seen, self._completed = 0, 0, False
+        self._resume: ResumePoint | None = None
 
     def set_callbacks(self, callbacks: list[Callback]) -> None:
         """Called by CallbackList: the callbacks whose state goes into the backup."""
@@ -81,7 +82,7 @@ class BackupAndRestore(Callback):
     # ------------------------------------------------------------------ restore
     def on_train_begin(self, logs=None):
         self._batches_seen, self._completed = 0, False
-        self._pending_backup = None
+        self._pending_backup, self._resume = None, None
         if not os.path.exists(os.path.join(self.backup_dir, POINTER)):
             return
         version = read_version(self.backup_dir)
@@ -94,21 +95,22 @@ class BackupAndRestore(Callback):
         self._restore_callbacks(version)
         epoch, batch = version.manifest["position"]
         self._batches_seen = version.manifest["batches_seen"]
-        self.model._resume_position = (epoch, batch, version.manifest["epoch_counter"])
-        restore = functools.partial(self._restore_states, version)
-        if self.model.built:
-            restore()
-        else:  # fit builds the model on the first batch; restore before any callback sees it
-            self.model._after_initialization.append(restore)
+        self._resume = ResumePoint(
+            epoch=epoch,
+            batch=batch,
+            epoch_counter=version.manifest["epoch_counter"],
+            restore=functools.partial(_restored_states, version),
+        )
+
+    def resume_point(self) -> ResumePoint | None:
+        """The position of the backup `on_train_begin` found, with its States to restore."""
+        point, self._resume = self._resume, None
+        return point
 
     def on_train_batch_begin(self, batch, logs=None):
         if self._pending_backup is not None:
             self._backup(*self._pending_backup)
             self._pending_backup = None
-
-    def _restore_states(self, version: Any) -> None:
-        restored = read_states(version, self.model.states, what="BackupAndRestore")
-        self.model.states = self.model.states.update(**restored)
 
     def _data_description(self) -> dict[str, Any]:
         return {name: self.params.get(name) for name in ("batch_size", "steps")}
@@ -194,6 +196,11 @@ class BackupAndRestore(Callback):
             keyed.append((f"{name}_{counts.get(name, 0)}", callback))
             counts[name] = counts.get(name, 0) + 1
         return keyed
+
+
+def _restored_states(version: Any, states: States) -> States:
+    """`states` with every field the backup `version` holds read back into their structure."""
+    return states.update(**read_states(version, states, what="BackupAndRestore"))
 
 
 def _holds_arrays(value: Any) -> bool:

@@ -2,12 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from elegy.distributed import is_primary_process
 
 LogsT = Mapping[str, Any] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumePoint:
+    """Where an interrupted `fit` continues, as a callback tells it (`Callback.resume_point`).
+
+    Attributes:
+        epoch: the epoch to continue in.
+        batch: the batch of that epoch to continue at; the batches before it are drawn
+            and dropped, and the epoch's running metrics are those the States hold.
+        epoch_counter: the States' epoch counter when `epoch` began (it seeds shuffling);
+            None: whatever the States hold.
+        restore: called with the model's States once the model is initialized (at once
+            if it already is, else right after `fit` builds it on its first batch, before
+            any callback sees a batch); returns the States to continue from.
+
+    Examples:
+        A callback that makes `fit` skip its first epoch and the first batch of the next:
+
+        >>> import elegy, haiku as hk, numpy as np, optax
+        >>> class SkipAhead(elegy.callbacks.Callback):
+        ...     def resume_point(self):
+        ...         return elegy.callbacks.ResumePoint(epoch=1, batch=1)
+        >>> seen = []
+        >>> record = elegy.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
+        >>> model = elegy.Model(lambda x: hk.Linear(1)(x), loss="mse", optimizer=optax.sgd(0.1))
+        >>> x = np.ones((6, 2), np.float32)
+        >>> callbacks = [SkipAhead(), record]
+        >>> history = model.fit(x, x[:, :1], batch_size=2, epochs=2, verbose=0, callbacks=callbacks)
+        >>> history.epoch, seen
+        ([1], [1, 2])
+    """
+
+    epoch: int
+    batch: int = 0
+    epoch_counter: int | None = None
+    restore: Callable[[Any], Any] | None = None
 
 
 class Callback:
@@ -65,6 +103,11 @@ class Callback:
     def set_state(self, state: dict[str, Any]) -> None:
         """Take back what `get_state` returned (in an earlier, interrupted process)."""
 
+    def resume_point(self) -> ResumePoint | None:
+        """Where `fit` should continue, asked once, right after `on_train_begin`; None (the
+        default) lets `fit` start at its `initial_epoch`. See `ResumePoint`."""
+        return None
+
     def on_train_begin(self, logs: LogsT = None) -> None: ...
     def on_train_end(self, logs: LogsT = None) -> None: ...
     def on_epoch_begin(self, epoch: int, logs: LogsT = None) -> None: ...
@@ -89,13 +132,6 @@ class Callback:
     def on_predict_end(self, logs: LogsT = None) -> None: ...
     def on_predict_batch_begin(self, batch: int, logs: LogsT = None) -> None: ...
     def on_predict_batch_end(self, batch: int, logs: LogsT = None) -> None: ...
-
-
-_HOOKS = [
-    name
-    for name in vars(Callback)
-    if name.startswith("on_") and name not in ("on_batch_begin", "on_batch_end")
-]
 
 
 class CallbackList(Callback):
@@ -146,37 +182,83 @@ class CallbackList(Callback):
         for callback in self.callbacks:
             callback.set_params(params)
 
+    # Every hook gets `logs` (an empty dict if none), as Keras passes them, so a callback
+    # may take `logs` as a required positional parameter.
+    def on_train_begin(self, logs: LogsT = None) -> None:
+        for callback in self.callbacks:
+            callback.on_train_begin(_given(logs))
 
-def _dispatcher(hook: str):
-    """Call `hook` on every callback, always passing `logs` (an empty dict if none), as
-    Keras does, so a callback may take `logs` as a required positional parameter."""
-    if hook.startswith("on_epoch") or "_batch_" in hook:
+    def on_train_end(self, logs: LogsT = None) -> None:
+        self._call_every("on_train_end", logs)
 
-        def dispatch(self: CallbackList, index: int, logs: LogsT = None) -> None:
-            for callback in self.callbacks:
-                getattr(callback, hook)(index, {} if logs is None else logs)
+    def on_epoch_begin(self, epoch: int, logs: LogsT = None) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch_begin(epoch, _given(logs))
 
-    elif hook.endswith("_end"):  # on_train_end & co: every callback gets to close its files
+    def on_epoch_end(self, epoch: int, logs: LogsT = None) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch_end(epoch, _given(logs))
 
-        def dispatch(self: CallbackList, logs: LogsT = None) -> None:
-            errors = []
-            for callback in self.callbacks:
-                try:
-                    getattr(callback, hook)({} if logs is None else logs)
-                except BaseException as error:
-                    errors.append(error)
-            if errors:
-                raise errors[0]
+    def on_train_batch_begin(self, batch: int, logs: LogsT = None) -> None:
+        for callback in self.callbacks:
+            callback.on_train_batch_begin(batch, _given(logs))
 
-    else:
+    def on_train_batch_end(self, batch: int, logs: LogsT = None) -> None:
+        for callback in self.callbacks:
+            callback.on_train_batch_end(batch, _given(logs))
 
-        def dispatch(self: CallbackList, logs: LogsT = None) -> None:
-            for callback in self.callbacks:
-                getattr(callback, hook)({} if logs is None else logs)
+    def on_test_begin(self, logs: LogsT = None) -> None:
+        for callback in self.callbacks:
+            callback.on_test_begin(_given(logs))
 
-    dispatch.__name__ = hook
-    return dispatch
+    def on_test_end(self, logs: LogsT = None) -> None:
+        self._call_every("on_test_end", logs)
+
+    def on_test_batch_begin(self, batch: int, logs: LogsT = None) -> None:
+        for callback in self.callbacks:
+            callback.on_test_batch_begin(batch, _given(logs))
+
+    def on_test_batch_end(self, batch: int, logs: LogsT = None) -> None:
+        for callback in self.callbacks:
+            callback.on_test_batch_end(batch, _given(logs))
+
+    def on_predict_begin(self, logs: LogsT = None) -> None:
+        for callback in self.callbacks:
+            callback.on_predict_begin(_given(logs))
+
+    def on_predict_end(self, logs: LogsT = None) -> None:
+        self._call_every("on_predict_end", logs)
+
+    def on_predict_batch_begin(self, batch: int, logs: LogsT = None) -> None:
+        for callback in self.callbacks:
+            callback.on_predict_batch_begin(batch, _given(logs))
+
+    def on_predict_batch_end(self, batch: int, logs: LogsT = None) -> None:
+        for callback in self.callbacks:
+            callback.on_predict_batch_end(batch, _given(logs))
+
+    def _call_every(self, hook: str, logs: LogsT) -> None:
+        """An `on_*_end` hook: every callback gets to close its files, whatever the others
+        raise. One error is raised as it is; several together, as an ExceptionGroup."""
+        errors: list[Exception] = []
+        for callback in self.callbacks:
+            try:
+                getattr(callback, hook)(_given(logs))
+            except Exception as error:
+                errors.append(error)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise ExceptionGroup(f"{len(errors)} callbacks failed in {hook}", errors)
+
+    def resume_point(self) -> ResumePoint | None:
+        """Where `fit` continues: the first resume point a callback gives, or None."""
+        for callback in self.callbacks:
+            point = callback.resume_point()
+            if point is not None:
+                return point
+        return None
 
 
-for _hook in _HOOKS:
-    setattr(CallbackList, _hook, _dispatcher(_hook))
+def _given(logs: LogsT) -> Mapping[str, Any]:
+    return {} if logs is None else logs

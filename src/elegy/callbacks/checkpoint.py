@@ -15,19 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from elegy.arguments import check_frequency
 from elegy.callbacks.callback import Callback
 from elegy.callbacks.monitoring import monitored, resolve_mode
+from elegy.naming import is_validation_name
 from elegy.serialization.background import BackgroundWriter
 from elegy.serialization.models import capture
-
-
-def check_save_freq(save_freq: Any) -> str | int:
-    """`"epoch"` or a positive number of batches."""
-    if save_freq == "epoch":
-        return save_freq
-    if isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1:
-        raise ValueError(f"save_freq must be 'epoch' or an integer >= 1, got {save_freq!r}")
-    return save_freq
 
 
 class ModelCheckpoint(Callback):
@@ -70,7 +63,7 @@ class ModelCheckpoint(Callback):
         initial_value_threshold: float | None = None,
     ):
         super().__init__()
-        self.save_freq = check_save_freq(save_freq)
+        self.save_freq = check_frequency(save_freq, "save_freq")
         self.filepath = os.fspath(filepath)
         self.monitor, self.verbose = monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
@@ -84,7 +77,7 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, logs=None):
         self._batches_seen = 0
-        if self.save_best_only and self.save_freq != "epoch" and self.monitor.startswith("val_"):
+        if self.save_best_only and self.save_freq != "epoch" and is_validation_name(self.monitor):
             raise ValueError(
                 f"ModelCheckpoint: save_best_only with save_freq={self.save_freq} compares batch logs, "
                 f"which hold no validation values such as {self.monitor!r}; monitor a training log "

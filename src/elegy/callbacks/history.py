@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from elegy.callbacks.callback import Callback
 
 
@@ -26,14 +29,14 @@ class History(Callback):
         self.epoch: list[int] = []
         self.history: dict[str, list[float]] = {}
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self.epoch.append(epoch)
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(value)
 
-    def get_state(self) -> dict:
+    def get_state(self) -> dict[str, Any]:
         return {"epoch": list(self.epoch), "history": {k: list(v) for k, v in self.history.items()}}
 
-    def set_state(self, state: dict) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         self.epoch = list(state["epoch"])
         self.history = {k: list(v) for k, v in state["history"].items()}

@@ -9,45 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
-import jax
 import numpy as np
 
 from elegy.callbacks.callback import Callback
 from elegy.callbacks.monitoring import monitored, resolve_mode
-
-_NOT_INJECTED = (
-    "needs an optimizer built with optax.inject_hyperparams and a constant learning rate, "
-    "e.g. optax.inject_hyperparams(optax.adam)(learning_rate=1e-3); the model's optimizer "
-    "state holds no learning_rate hyperparameter"
-)
-
-
-def _has_learning_rate(node: Any) -> bool:
-    return hasattr(node, "hyperparams") and "learning_rate" in node.hyperparams
-
-
-def get_learning_rate(optimizer_states: Any) -> float:
-    """The learning rate held by an `inject_hyperparams` optimizer state."""
-    for node in jax.tree_util.tree_leaves(optimizer_states, is_leaf=_has_learning_rate):
-        if _has_learning_rate(node):
-            return float(node.hyperparams["learning_rate"])
-    raise ValueError(_NOT_INJECTED)
-
-
-def set_learning_rate(optimizer_states: Any, value: float) -> Any:
-    """A copy of the optimizer state with every injected learning rate set to `value`."""
-
-    def replace(node: Any) -> Any:
-        if not _has_learning_rate(node):
-            return node
-        old = node.hyperparams["learning_rate"]
-        new = old * 0 + value  # same dtype and weak type: the compiled step is reused
-        return node._replace(hyperparams={**node.hyperparams, "learning_rate": new})
-
-    get_learning_rate(optimizer_states)  # raises the clear error when there is none
-    return jax.tree_util.tree_map(replace, optimizer_states, is_leaf=_has_learning_rate)
+from elegy.learning_rates import get_learning_rate, set_learning_rate
 
 
 class _LearningRateCallback(Callback):

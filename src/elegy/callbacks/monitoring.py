@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from elegy.naming import is_validation_name
+
 MAXIMIZED = ("acc", "accuracy", "auc", "precision", "recall", "f1", "iou")
 
 
@@ -24,10 +26,10 @@ def monitored(logs: Any, monitor: str, who: str, validating: bool) -> float | No
     missing name (a typo, or no validation data at all).
     """
     logs = logs or {}
-    value = logs.get(monitor)
+    value: float | None = logs.get(monitor)
     if value is None:
-        validation_ran = any(name.startswith("val_") for name in logs)
-        if monitor.startswith("val_") and validating and not validation_ran:
+        validation_ran = any(map(is_validation_name, logs))
+        if is_validation_name(monitor) and validating and not validation_ran:
             return None
         raise KeyError(f"{who} monitors {monitor!r}, which is not in the logs: {sorted(logs)}")
     return value

@@ -83,21 +83,21 @@ class ProgbarLogger(Callback):
         self._drawn_width = 0
 
     # fit
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self._in_fit = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         self._in_fit = False
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._reset(self.params.get("steps"))
         if self.verbose == 1:
             self._write(f"Epoch {epoch + 1}/{self.params.get('epochs')}\n")
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._progress(batch + 1, logs)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         if self.verbose == 2:
             elapsed = time.perf_counter() - self._start
             rate = self._rate(self._seen, elapsed)
@@ -109,30 +109,30 @@ class ProgbarLogger(Callback):
             self._final(logs)
 
     # evaluate and predict outside fit
-    def on_test_begin(self, logs=None):
+    def on_test_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         if not self._in_fit:
             self._reset(self.params.get("steps"))
 
-    def on_test_batch_end(self, batch, logs=None):
+    def on_test_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         if not self._in_fit:
             self._progress(batch + 1, logs)
 
-    def on_test_end(self, logs=None):
+    def on_test_end(self, logs: Mapping[str, Any] | None = None) -> None:
         if not self._in_fit and self.verbose:
             self._final(logs)
 
-    def on_predict_begin(self, logs=None):
+    def on_predict_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self._reset(self.params.get("steps"))
 
-    def on_predict_batch_end(self, batch, logs=None):
+    def on_predict_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._progress(batch + 1, None)
 
-    def on_predict_end(self, logs=None):
+    def on_predict_end(self, logs: Mapping[str, Any] | None = None) -> None:
         if self.verbose:
             self._final(None)
 
     # drawing
-    def _progress(self, done: int, logs) -> None:
+    def _progress(self, done: int, logs: Mapping[str, Any] | None) -> None:
         self._seen = done
         if self.verbose != 1 or not self._is_tty():
             return
@@ -148,7 +148,7 @@ class ProgbarLogger(Callback):
             timing = f" - {format_duration(elapsed)}"
         self._redraw(f"{format_bar(done, self._total)}{timing}{format_logs(logs)}")
 
-    def _final(self, logs) -> None:
+    def _final(self, logs: Mapping[str, Any] | None) -> None:
         elapsed = time.perf_counter() - self._start
         total = self._total or self._seen
         line = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO, cast
 
 import numpy as np
 
@@ -60,15 +60,15 @@ class EarlyStopping(Callback):
         self.better = np.greater if mode == "max" else np.less
         self.restore_best_weights, self.start_from_epoch = restore_best_weights, start_from_epoch
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self.wait, self.stopped_epoch, self.best_epoch = 0, 0, 0
         self.best = math.inf if self.better is np.less else -math.inf
-        self.best_weights = None
+        self.best_weights: tuple[Any, ...] | None = None
 
     def _improves(self, value: float, reference: float) -> bool:
         return bool(self.better(value - self.min_delta, reference))
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         current = monitored(logs, self.monitor, "EarlyStopping", self.params.get("validation", False))
         if current is None:
             return
@@ -92,15 +92,15 @@ class EarlyStopping(Callback):
                 net_params, net_states = self.best_weights
                 self.model.states = self.model.states.update(net_params=net_params, net_states=net_states)
 
-    def _weights(self):
+    def _weights(self) -> Any:
         states = self.model.states
         return snapshot((states.net_params, states.net_states))  # outlives the next step
 
-    def get_state(self) -> dict:
+    def get_state(self) -> dict[str, Any]:
         counters = {"wait": self.wait, "stopped_epoch": self.stopped_epoch, "best_epoch": self.best_epoch}
         return {**counters, "best": float(self.best), "best_weights": self.best_weights}
 
-    def set_state(self, state: dict) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         self.wait, self.stopped_epoch = state["wait"], state["stopped_epoch"]
         self.best_epoch, self.best = state["best_epoch"], state["best"]
         weights = state.get("best_weights")
@@ -133,7 +133,7 @@ class TerminateOnNaN(Callback):
         super().__init__()
         self.monitor = monitor
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         value = (logs or {}).get(self.monitor)
         if value is not None and not np.all(np.isfinite(value)):
             self.model.stop_training = True
@@ -163,15 +163,15 @@ class CSVLogger(Callback):
         [['epoch', 'loss', 'val_loss'], ['0', '0.5', '0.75'], ['1', '0.25', '0.5']]
     """
 
-    def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
+    def __init__(self, filename: str | os.PathLike[str], separator: str = ",", append: bool = False):
         super().__init__()
         self.filename, self.separator, self.append = os.fspath(filename), separator, append
-        self._file = None
-        self._writer = None
+        self._file: TextIO | None = None
+        self._writer: csv.DictWriter[str] | None = None
         self._resume_at: int | None = None  # set by set_state: where a resumed run continues
         self._resumed_keys: list[str] = []
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self._resume_at = None
         self._file, self._writer = None, None
 
@@ -190,26 +190,28 @@ class CSVLogger(Callback):
         if not keep:
             self._writer.writeheader()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         logs = dict(logs or {})
         if self._writer is None:
             self._open(self._resumed_keys if self._resume_at is not None else sorted(logs))
-        self._writer.writerow({"epoch": epoch, **{k: logs.get(k, "NA") for k in self._keys}})
-        self._file.flush()
+        # `_open` has just set both if they were None.
+        writer, file = cast("csv.DictWriter[str]", self._writer), cast(TextIO, self._file)
+        writer.writerow({"epoch": epoch, **{k: logs.get(k, "NA") for k in self._keys}})
+        file.flush()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         if self._file is not None:
             self._file.close()
         self._file, self._writer = None, None
 
-    def get_state(self) -> dict:
+    def get_state(self) -> dict[str, Any]:
         if self._file is not None:
             return {"bytes": self._file.tell(), "keys": list(self._keys)}
         if self._resume_at is not None:  # resumed, and not written to yet
             return {"bytes": self._resume_at, "keys": list(self._resumed_keys)}
         return {}
 
-    def set_state(self, state: dict) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         self._resume_at, self._resumed_keys = state["bytes"], list(state["keys"])
 
 

@@ -11,18 +11,20 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 import jax
 import numpy as np
 
+from elegy.arguments import check_frequency, check_int
 from elegy.callbacks.callback import Callback
 from elegy.callbacks.logs import scalar_logs
+from elegy.naming import VALIDATION_PREFIX, is_validation_name
 
 if TYPE_CHECKING:
     from tensorboardX import SummaryWriter
 
-VALIDATION_PREFIX = "val_"
 TRAIN, VALIDATION = "train", "validation"
 # Batch points get a run of their own: their steps count batches, not epochs, and a resumed
 # run marks, per run, the first step it writes again (TensorBoard's purge_step).
@@ -92,12 +94,8 @@ class TensorBoard(Callback):
         super().__init__()
         self._profile_range = profile_range(profile_batch)
         logdir = log_dir if log_dir is not None else logdir
-        if update_freq != "epoch" and (
-            isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 1
-        ):
-            raise ValueError(f"update_freq must be 'epoch' or a positive integer, got {update_freq!r}")
-        if isinstance(histogram_freq, bool) or not isinstance(histogram_freq, int) or histogram_freq < 0:
-            raise ValueError(f"histogram_freq must be an integer >= 0, got {histogram_freq!r}")
+        update_freq = check_frequency(update_freq, "update_freq")
+        histogram_freq = check_int(histogram_freq, "histogram_freq", 0)
         self.logdir = os.fspath(logdir)
         self.update_freq = update_freq
         self.histogram_freq = histogram_freq
@@ -140,16 +138,16 @@ class TensorBoard(Callback):
             writer.close()
         self._writers = {}
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self._global_batch, self._next_epoch, self._purge_steps = 0, 0, {}
         self._profiling = False
         self._config_pending = self.write_hparams
         self._summary_pending = self.write_summary
 
-    def get_state(self) -> dict:
+    def get_state(self) -> dict[str, Any]:
         return {"global_batch": self._global_batch, "next_epoch": self._next_epoch}
 
-    def set_state(self, state: dict) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         """Resume the curves: TensorBoard drops the points the interrupted run wrote after
         the backup (at steps from these on), so none appears twice."""
         self._global_batch, self._next_epoch = state["global_batch"], state["next_epoch"]
@@ -160,35 +158,35 @@ class TensorBoard(Callback):
         }
         self._config_pending = self._summary_pending = False  # the interrupted run wrote them
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._next_epoch = epoch
         self._epoch_start, self._epoch_batches = time.perf_counter(), 0
         if self._config_pending:
             self._writer(TRAIN).add_text("config", configuration_table(self.model, self.params), 0)
             self._config_pending = False
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         if self._profile_range and self._global_batch + 1 == self._profile_range[0]:
             jax.profiler.start_trace(os.path.join(self.logdir, TRAIN))
             self._profiling = True
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._global_batch += 1
-        if self._profiling and self._global_batch == self._profile_range[1]:
+        # `_profiling` is only set when there is a range.
+        if self._profiling and self._global_batch == cast(tuple[int, int], self._profile_range)[1]:
             self._stop_profiling()
         self._epoch_batches += 1
-        if self.update_freq != "epoch" and self._global_batch % self.update_freq == 0:
+        # `__init__` allows only "epoch" or an int.
+        if self.update_freq != "epoch" and self._global_batch % cast(int, self.update_freq) == 0:
             writer = self._writer(TRAIN_BATCHES)
             for name, value in scalar_logs(logs):
                 writer.add_scalar(f"batch_{name}", value, self._global_batch)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._next_epoch = epoch + 1
         for name, value in scalar_logs(logs):
             run, name = (
-                (VALIDATION, name[len(VALIDATION_PREFIX) :])
-                if name.startswith(VALIDATION_PREFIX)
-                else (TRAIN, name)
+                (VALIDATION, name[len(VALIDATION_PREFIX) :]) if is_validation_name(name) else (TRAIN, name)
             )
             self._writer(run).add_scalar(f"epoch_{name}", value, epoch)
         elapsed = time.perf_counter() - self._epoch_start
@@ -220,11 +218,12 @@ class TensorBoard(Callback):
             writer.add_histogram(name, np.asarray(leaf, np.float32), epoch)
 
     def _stop_profiling(self) -> None:
-        jax.block_until_ready(self.model.states)  # the traced steps run asynchronously
-        jax.profiler.stop_trace()
+        # the traced steps run asynchronously; jax leaves these two functions unannotated
+        jax.block_until_ready(self.model.states)  # type: ignore[no-untyped-call]
+        jax.profiler.stop_trace()  # type: ignore[no-untyped-call]
         self._profiling = False
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         if self._profiling:  # fit ended inside the profiled range
             self._stop_profiling()
         self._close_writers()
@@ -248,7 +247,7 @@ def profile_range(profile_batch: Any) -> tuple[int, int] | None:
     )
 
 
-def configuration_table(model: Any, params: dict) -> str:
+def configuration_table(model: Any, params: dict[str, Any]) -> str:
     """A Markdown table of what defines the run, for TensorBoard's Text tab."""
     rows = {
         "model": type(model).__name__,

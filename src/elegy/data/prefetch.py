@@ -32,7 +32,7 @@ def prefetch(
     """
     if size < 1:
         raise ValueError(f"prefetch size must be >= 1, got {size}")
-    buffer: queue.Queue = queue.Queue(maxsize=size)
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=size)
     stop = threading.Event()
 
     def put(value: Any) -> bool:

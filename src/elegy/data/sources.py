@@ -12,19 +12,14 @@ from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
 
+import jax
 import numpy as np
 
-from elegy.data.batches import Batch, array_batches, padded_batch, take_rows
-from elegy.data.structure import checked_triple, unpack_batch
+from elegy.arguments import check_int
+from elegy.data.batches import Batch, padded_batch, take_rows
+from elegy.data.structure import batch_rows, checked_triple, unpack_batch
 
-
-def check_positive_int(value: Any, argument: str, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        expected = "a positive integer" + (" or None" if allow_none else "")
-        raise ValueError(f"{argument} must be {expected}, got {value!r}")
-    return int(value)
+Span = slice | np.ndarray  # the rows of one batch: in sequence, or picked by index
 
 
 def is_batch_iterable(x: Any, y: Any) -> bool:
@@ -80,6 +75,11 @@ class ArraySource:
         self.batches_per_pass = rounding(self.num_samples / self.batch_size)
         self.steps = steps
         self.steps_per_epoch: int | None = steps or self.batches_per_pass
+        # Flattened once: per batch, one index of each array (no tree walk per step).
+        arrays, self._treedef = jax.tree_util.tree_flatten((self.x, self.y, self.sample_weight))
+        self._arrays = [np.asarray(a) for a in arrays]
+        self._full_mask = np.ones(self.batch_size, bool)
+        self._full_mask.flags.writeable = False  # one mask shared by every full batch
 
     def skip_epochs(self, count: int) -> None:
         """Nothing to do: epoch `e` is computed from `e` alone."""
@@ -89,23 +89,41 @@ class ArraySource:
             return np.random.default_rng([self.seed, data_pass]).permutation(self.num_samples)
         return np.arange(self.num_samples)
 
-    def epoch(self, epoch_index: int, group: int = 1) -> Iterator[Batch]:
-        """The batches of epoch `epoch_index`; with `group` > 1, runs of `group` batches
-        may come stacked on a new leading axis (see `array_batches`)."""
+    def spans(self, epoch_index: int) -> Iterator[Span]:
+        """Which rows each batch of epoch `epoch_index` takes: a slice for rows in
+        sequence (a view of the arrays, no copy), else an index array of at most
+        `batch_size` rows (the last batch of a pass may have fewer)."""
+        size = self.batch_size
         if self.steps is None:
-            rows = min(self.batches_per_pass * self.batch_size, self.num_samples)
-            order = self._order(epoch_index)[:rows] if self.shuffle else rows
-            yield from array_batches(self.x, self.y, self.sample_weight, self.batch_size, order, group)
+            rows = min(self.batches_per_pass * size, self.num_samples)
+            order = self._order(epoch_index)[:rows] if self.shuffle else None
+            for start in range(0, rows, size):
+                stop = min(start + size, rows)
+                yield slice(start, stop) if order is None else order[start:stop]
             return
         data_pass, order = None, None
         for position in range(epoch_index * self.steps, (epoch_index + 1) * self.steps):
             if position // self.batches_per_pass != data_pass:
                 data_pass = position // self.batches_per_pass
-                order = self._order(data_pass)
-            start = (position % self.batches_per_pass) * self.batch_size
-            index = order[start : start + self.batch_size]
-            parts = (take_rows(tree, index) for tree in (self.x, self.y, self.sample_weight))
-            yield padded_batch(*parts, self.batch_size)
+                order = self._order(data_pass) if self.shuffle else None
+            start = (position % self.batches_per_pass) * size
+            stop = min(start + size, self.num_samples)
+            yield slice(start, stop) if order is None else order[start:stop]
+
+    def rows(self, index: Span) -> tuple[Any, Any, Any]:
+        """`(x, y, sample_weight)` at the rows `index` (None stays None)."""
+        return self._treedef.unflatten([a[index] for a in self._arrays])
+
+    def batch(self, index: Span) -> Batch:
+        """The batch of the rows `index`, padded to `batch_size` when there are fewer."""
+        x, y, sample_weight = self.rows(index)
+        if len(self._full_mask) == batch_rows(x):
+            return Batch(x, y, sample_weight, self._full_mask)
+        return padded_batch(x, y, sample_weight, self.batch_size)
+
+    def epoch(self, epoch_index: int) -> Iterator[Batch]:
+        """The batches of epoch `epoch_index`, one at a time."""
+        return map(self.batch, self.spans(epoch_index))
 
 
 class IterableSource:
@@ -150,8 +168,8 @@ class IterableSource:
     def _fresh_iterator(self) -> Iterator:
         return self.data if hasattr(self.data, "__next__") else iter(self.data)
 
-    def epoch(self, epoch_index: int, group: int = 1) -> Iterator[Batch]:
-        """The batches of epoch `epoch_index`, one at a time (`group` is for array sources)."""
+    def epoch(self, epoch_index: int) -> Iterator[Batch]:
+        """The batches of epoch `epoch_index`, one at a time."""
         count = 0
         if self._limit is None:
             for raw in self._fresh_iterator():
@@ -216,7 +234,7 @@ def make_source(
     names: tuple[str, str, str] = ("x", "y", "sample_weight"),
     steps_argument: str = "steps",
     drop_remainder: bool = False,
-):
+) -> ArraySource | IterableSource:
     """The right source for `x`; errors name the argument (`names`, `steps_argument`).
 
     Examples:
@@ -228,8 +246,8 @@ def make_source(
         >>> type(make_source([(x[:5], y[:5]), (x[5:], y[5:])], batch_size=4)).__name__
         'IterableSource'
     """
-    batch_size = check_positive_int(batch_size, "batch_size")
-    steps = check_positive_int(steps, steps_argument, allow_none=True)
+    batch_size = check_int(batch_size, "batch_size")
+    steps = check_int(steps, steps_argument, allow_none=True)
     if x is None:
         raise ValueError(
             f"{names[0]} is required: pass an array, a nested structure of arrays, or an iterable of batches"
@@ -242,6 +260,36 @@ def make_source(
             )
         return IterableSource(x, steps, names[0], steps_argument, drop_remainder)
     return ArraySource(x, y, sample_weight, batch_size, shuffle, seed, steps, names, drop_remainder)
+
+
+def validation_source(data: Any, batch_size: int, steps: int | None) -> ArraySource | IterableSource | None:
+    """The source of `fit`'s `validation_data`: `(x, y[, sample_weight])` or an iterable
+    of batches (None: no validation); errors name `validation_data` and `validation_steps`."""
+    if data is None:
+        return None
+    if isinstance(data, tuple):
+        if not 1 <= len(data) <= 3:
+            raise ValueError(
+                "validation_data must be (x, y) or (x, y, sample_weight) or an iterable "
+                f"of batches; got a tuple of length {len(data)}"
+            )
+        vx, vy, vw = (list(data) + [None, None])[:3]
+        names = ("validation_data[0]", "validation_data[1]", "validation_data[2]")
+        return make_source(
+            vx, vy, vw, batch_size=batch_size, steps=steps, names=names, steps_argument="validation_steps"
+        )
+    if is_batch_iterable(data, None):
+        return make_source(
+            data,
+            batch_size=batch_size,
+            steps=steps,
+            steps_argument="validation_steps",
+            names=("validation_data", "y", "sample_weight"),
+        )
+    raise TypeError(
+        "validation_data must be a tuple (x, y[, sample_weight]) or an iterable of "
+        f"batches, got {type(data).__name__}"
+    )
 
 
 def split_validation(x: Any, y: Any, sample_weight: Any, fraction: float):

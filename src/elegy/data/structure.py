@@ -39,6 +39,12 @@ def _as_array(leaf: Any, where: str) -> np.ndarray:
     return array
 
 
+def batch_rows(tree: Any) -> int:
+    """The leading (batch) dimension of the first array of a pytree (numpy, jax or a
+    tracer)."""
+    return int(np.shape(jax.tree_util.tree_leaves(tree)[0])[0])
+
+
 def lengths(tree: Any, argument: str) -> dict[str, int]:
     """The first-axis length of each leaf, keyed by its path (`x['image']`)."""
     return {

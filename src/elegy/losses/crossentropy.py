@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
@@ -109,13 +111,13 @@ class BinaryCrossentropy(LossFunctionWrapper):
 
     def __init__(
         self,
-        from_logits=False,
-        label_smoothing=0.0,
-        reduction="sum_over_batch_size",
-        weight=1.0,
-        name=None,
-        on=None,
-    ):
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        reduction: str = "sum_over_batch_size",
+        weight: float = 1.0,
+        name: str | None = None,
+        on: Any = None,
+    ) -> None:
         super().__init__(
             binary_crossentropy,
             reduction,
@@ -141,13 +143,13 @@ class CategoricalCrossentropy(LossFunctionWrapper):
 
     def __init__(
         self,
-        from_logits=False,
-        label_smoothing=0.0,
-        reduction="sum_over_batch_size",
-        weight=1.0,
-        name=None,
-        on=None,
-    ):
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        reduction: str = "sum_over_batch_size",
+        weight: float = 1.0,
+        name: str | None = None,
+        on: Any = None,
+    ) -> None:
         super().__init__(
             categorical_crossentropy,
             reduction,
@@ -174,13 +176,13 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
 
     def __init__(
         self,
-        from_logits=False,
-        ignore_class=None,
-        reduction="sum_over_batch_size",
-        weight=1.0,
-        name=None,
-        on=None,
-    ):
+        from_logits: bool = False,
+        ignore_class: int | None = None,
+        reduction: str = "sum_over_batch_size",
+        weight: float = 1.0,
+        name: str | None = None,
+        on: Any = None,
+    ) -> None:
         super().__init__(
             sparse_categorical_crossentropy,
             reduction,
@@ -192,7 +194,7 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         )
         self.ignore_class = ignore_class
 
-    def element_mask(self, y_true, y_pred):
+    def element_mask(self, y_true: Any, y_pred: Any) -> jnp.ndarray | None:
         if self.ignore_class is None:
             return None
         labels = class_indices(y_true, y_pred, "sparse_categorical_crossentropy")

@@ -132,9 +132,11 @@ class LossFunctionWrapper(Loss):
         ('max_error', 2.0)
     """
 
+    call: Callable[..., Any]  # the configured function, set per instance in __init__
+
     def __init__(
         self,
-        fn: Callable,
+        fn: Callable[..., Any],
         reduction: str = "sum_over_batch_size",
         weight: float = 1.0,
         name: str | None = None,
@@ -147,3 +149,28 @@ class LossFunctionWrapper(Loss):
         self.fn = fn
         self.kwargs = kwargs
         self.call = functools.partial(fn, **kwargs) if kwargs else fn
+
+
+class FixedFunctionLoss(LossFunctionWrapper):
+    """A `LossFunctionWrapper` whose function is the class's own `function`: the built-in
+    losses that take only the common arguments (`reduction`, `weight`, `name`, `on`).
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> class AbsoluteError(FixedFunctionLoss):
+        ...     function = staticmethod(lambda y_true, y_pred: jnp.abs(y_pred - y_true))
+        >>> loss = AbsoluteError(weight=2.0)
+        >>> loss.name, float(loss(jnp.zeros(2), jnp.array([1.0, 3.0])))
+        ('absolute_error', 4.0)
+    """
+
+    function: Callable[..., Any]
+
+    def __init__(
+        self,
+        reduction: str = "sum_over_batch_size",
+        weight: float = 1.0,
+        name: str | None = None,
+        on: Any = None,
+    ) -> None:
+        super().__init__(type(self).function, reduction, weight, name, on=on)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from elegy.losses.loss import LossFunctionWrapper
+from elegy.losses.loss import FixedFunctionLoss
 from elegy.shapes import matching_targets, per_sample_mean
 
 EPSILON = 1e-7
@@ -77,7 +77,7 @@ def squared_hinge(y_true: jnp.ndarray, y_pred: jnp.ndarray) -> jnp.ndarray:
     return per_sample_mean(jnp.square(jnp.maximum(1.0 - y_true * y_pred, 0.0)))
 
 
-class KLDivergence(LossFunctionWrapper):
+class KLDivergence(FixedFunctionLoss):
     """Kullback-Leibler divergence from `y_pred` to `y_true`; see `kl_divergence`.
 
     Examples:
@@ -91,11 +91,10 @@ class KLDivergence(LossFunctionWrapper):
         (0.0, 0.6931)
     """
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
-        super().__init__(kl_divergence, reduction, weight, name, on=on)
+    function = staticmethod(kl_divergence)
 
 
-class Poisson(LossFunctionWrapper):
+class Poisson(FixedFunctionLoss):
     """Poisson negative log-likelihood (up to a constant); see `poisson`.
 
     Examples:
@@ -106,11 +105,10 @@ class Poisson(LossFunctionWrapper):
         2.0
     """
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
-        super().__init__(poisson, reduction, weight, name, on=on)
+    function = staticmethod(poisson)
 
 
-class Hinge(LossFunctionWrapper):
+class Hinge(FixedFunctionLoss):
     """Hinge loss; see `hinge`.
 
     Examples:
@@ -121,11 +119,10 @@ class Hinge(LossFunctionWrapper):
         0.25
     """
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
-        super().__init__(hinge, reduction, weight, name, on=on)
+    function = staticmethod(hinge)
 
 
-class SquaredHinge(LossFunctionWrapper):
+class SquaredHinge(FixedFunctionLoss):
     """Squared hinge loss; see `squared_hinge`.
 
     Examples:
@@ -136,5 +133,4 @@ class SquaredHinge(LossFunctionWrapper):
         0.125
     """
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
-        super().__init__(squared_hinge, reduction, weight, name, on=on)
+    function = staticmethod(squared_hinge)

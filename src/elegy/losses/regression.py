@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
-from elegy.losses.loss import LossFunctionWrapper
+from elegy.losses.loss import FixedFunctionLoss, LossFunctionWrapper
 from elegy.shapes import matching_targets, per_sample_mean
 
 EPSILON = 1e-7
@@ -121,11 +124,13 @@ def cosine_similarity(y_true: jnp.ndarray, y_pred: jnp.ndarray, axis: int = -1) 
         -0.7071
     """
     y_true = matching_targets(y_true, y_pred, "cosine_similarity")
-    unit = lambda v: v / jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(v), axis=axis, keepdims=True), 1e-12))
+    unit: Callable[[jax.Array], jax.Array] = lambda v: (
+        v / jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(v), axis=axis, keepdims=True), 1e-12))
+    )
     return -jnp.sum(unit(y_true) * unit(y_pred), axis=axis)
 
 
-class MeanSquaredError(LossFunctionWrapper):
+class MeanSquaredError(FixedFunctionLoss):
     """Mean squared error; see `mean_squared_error`.
 
     Examples:
@@ -134,11 +139,10 @@ class MeanSquaredError(LossFunctionWrapper):
         0.5
     """
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
-        super().__init__(mean_squared_error, reduction, weight, name, on=on)
+    function = staticmethod(mean_squared_error)
 
 
-class MeanAbsoluteError(LossFunctionWrapper):
+class MeanAbsoluteError(FixedFunctionLoss):
     """Mean absolute error; see `mean_absolute_error`.
 
     Examples:
@@ -152,11 +156,10 @@ class MeanAbsoluteError(LossFunctionWrapper):
         (1.5, 0.5)
     """
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
-        super().__init__(mean_absolute_error, reduction, weight, name, on=on)
+    function = staticmethod(mean_absolute_error)
 
 
-class MeanAbsolutePercentageError(LossFunctionWrapper):
+class MeanAbsolutePercentageError(FixedFunctionLoss):
     """Mean absolute percentage error; see `mean_absolute_percentage_error`.
 
     Examples:
@@ -168,11 +171,10 @@ class MeanAbsolutePercentageError(LossFunctionWrapper):
         15.0
     """
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
-        super().__init__(mean_absolute_percentage_error, reduction, weight, name, on=on)
+    function = staticmethod(mean_absolute_percentage_error)
 
 
-class MeanSquaredLogarithmicError(LossFunctionWrapper):
+class MeanSquaredLogarithmicError(FixedFunctionLoss):
     """Mean squared logarithmic error; see `mean_squared_logarithmic_error`.
 
     Examples:
@@ -186,8 +188,7 @@ class MeanSquaredLogarithmicError(LossFunctionWrapper):
         True
     """
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
-        super().__init__(mean_squared_logarithmic_error, reduction, weight, name, on=on)
+    function = staticmethod(mean_squared_logarithmic_error)
 
 
 class Huber(LossFunctionWrapper):
@@ -202,11 +203,18 @@ class Huber(LossFunctionWrapper):
         2.25
     """
 
-    def __init__(self, delta=1.0, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
+    def __init__(
+        self,
+        delta: float = 1.0,
+        reduction: str = "sum_over_batch_size",
+        weight: float = 1.0,
+        name: str | None = None,
+        on: Any = None,
+    ) -> None:
         super().__init__(huber, reduction, weight, name, on=on, delta=delta)
 
 
-class LogCosh(LossFunctionWrapper):
+class LogCosh(FixedFunctionLoss):
     """Logarithm of the hyperbolic cosine of the error; see `log_cosh`.
 
     Examples:
@@ -219,8 +227,7 @@ class LogCosh(LossFunctionWrapper):
         True
     """
 
-    def __init__(self, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
-        super().__init__(log_cosh, reduction, weight, name, on=on)
+    function = staticmethod(log_cosh)
 
 
 class CosineSimilarity(LossFunctionWrapper):
@@ -235,5 +242,12 @@ class CosineSimilarity(LossFunctionWrapper):
         -0.5
     """
 
-    def __init__(self, axis=-1, reduction="sum_over_batch_size", weight=1.0, name=None, on=None):
+    def __init__(
+        self,
+        axis: int = -1,
+        reduction: str = "sum_over_batch_size",
+        weight: float = 1.0,
+        name: str | None = None,
+        on: Any = None,
+    ) -> None:
         super().__init__(cosine_similarity, reduction, weight, name, on=on, axis=axis)

@@ -36,7 +36,7 @@ from elegy.metrics.accuracies import (
 )
 from elegy.metrics.auc import AUC
 from elegy.metrics.confusion import F1Score, MeanIoU, Precision, Recall
-from elegy.metrics.mean import LossMean, Mean, MeanMetricWrapper, Sum
+from elegy.metrics.mean import Accumulator, LossMean, Mean, MeanMetricWrapper, Sum
 from elegy.metrics.metric import Metric
 from elegy.metrics.regression import (
     MeanAbsoluteError,
@@ -97,6 +97,12 @@ def get(identifier: Any) -> Metric:
     """
     if isinstance(identifier, _losses.Loss):
         return LossMean(identifier)
+    if isinstance(identifier, Accumulator):
+        raise TypeError(
+            f"metrics: elegy.metrics.{type(identifier).__name__} reduces values, not targets and "
+            "predictions; pass a function (y_true, y_pred) -> values, which is averaged over "
+            "samples, or elegy.metrics.MeanMetricWrapper(function)"
+        )
     return resolve(identifier, argument="metrics", base=Metric, by_name=_BY_NAME, wrap=MeanMetricWrapper)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from elegy.arguments import check_int
 from elegy.metrics.confusion import _ratio
 from elegy.metrics.metric import Metric
 from elegy.shapes import matching_targets
@@ -47,8 +48,7 @@ class AUC(Metric):
     ):
         if curve not in CURVES:
             raise ValueError(f"curve must be one of {CURVES}, got {curve!r}")
-        if not isinstance(num_thresholds, int) or num_thresholds < 3:
-            raise ValueError(f"num_thresholds must be an integer > 2, got {num_thresholds!r}")
+        num_thresholds = check_int(num_thresholds, "num_thresholds", 3)
         super().__init__(name or "auc", on=on)
         self.num_thresholds, self.curve, self.from_logits = num_thresholds, curve, from_logits
 
@@ -56,10 +56,17 @@ class AUC(Metric):
         inner = jnp.arange(1, self.num_thresholds - 1, dtype=jnp.float32) / (self.num_thresholds - 1)
         return jnp.concatenate([jnp.array([-1e-7]), inner, jnp.array([1.0 + 1e-7])])
 
-    def init(self):
+    def init(self) -> jnp.ndarray:
         return jnp.zeros((2, self.num_thresholds), jnp.float32)  # tp, fp at each threshold
 
-    def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
+    def update(
+        self,
+        state: jnp.ndarray,
+        y_true: Any,
+        y_pred: Any,
+        sample_weight: jnp.ndarray | None = None,
+        mask: jnp.ndarray | None = None,
+    ) -> jnp.ndarray:
         y_true = matching_targets(y_true, y_pred, self.name) > 0.5
         scores = jax.nn.sigmoid(y_pred) if self.from_logits else y_pred
         weights = element_weights(jnp.asarray(scores, jnp.float32), sample_weight, mask).ravel()
@@ -69,7 +76,7 @@ class AUC(Metric):
         fp = jnp.sum(weights[:, None] * (above & ~positive), axis=0)
         return state + jnp.stack([tp, fp])
 
-    def compute(self, state):
+    def compute(self, state: jnp.ndarray) -> jnp.ndarray:
         tp, fp = state
         positives, negatives = tp[0], fp[0]  # the lowest threshold predicts every sample positive
         recall = _ratio(tp, positives)

@@ -7,11 +7,13 @@ value is the value over all samples, as scikit-learn computes it on the whole da
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from elegy.arguments import check_int
 from elegy.metrics.metric import Metric
 from elegy.shapes import class_indices, matching_targets
 from elegy.weighting import element_weights
@@ -24,12 +26,19 @@ def _ratio(numerator: jnp.ndarray, denominator: jnp.ndarray) -> jnp.ndarray:
     return jnp.where(denominator > 0, numerator / jnp.where(denominator > 0, denominator, 1.0), 0.0)
 
 
-def _binary_counts(y_true, y_pred, threshold, sample_weight, mask, who):
+def _binary_counts(
+    y_true: Any,
+    y_pred: Any,
+    threshold: float,
+    sample_weight: jnp.ndarray | None,
+    mask: jnp.ndarray | None,
+    who: str,
+) -> jnp.ndarray:
     """Weighted (tp, fp, fn) of `y_pred > threshold` against 0/1 targets, element-wise."""
     y_true = matching_targets(y_true, y_pred, who) > 0.5
     predicted = y_pred > threshold
     weights = element_weights(jnp.asarray(y_pred, jnp.float32), sample_weight, mask)
-    count = lambda condition: jnp.sum(weights * condition)
+    count: Callable[[jnp.ndarray], jnp.ndarray] = lambda condition: jnp.sum(weights * condition)
     return jnp.stack([count(predicted & y_true), count(predicted & ~y_true), count(~predicted & y_true)])
 
 
@@ -38,10 +47,17 @@ class _BinaryCounts(Metric):
         super().__init__(name, on=on)
         self.threshold = threshold
 
-    def init(self):
+    def init(self) -> jnp.ndarray:
         return jnp.zeros(3, jnp.float32)  # tp, fp, fn
 
-    def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
+    def update(
+        self,
+        state: jnp.ndarray,
+        y_true: Any,
+        y_pred: Any,
+        sample_weight: jnp.ndarray | None = None,
+        mask: jnp.ndarray | None = None,
+    ) -> jnp.ndarray:
         return state + _binary_counts(y_true, y_pred, self.threshold, sample_weight, mask, self.name)
 
 
@@ -59,7 +75,7 @@ class Precision(_BinaryCounts):
         0.5
     """
 
-    def compute(self, state):
+    def compute(self, state: jnp.ndarray) -> jnp.ndarray:
         tp, fp, _ = state
         return _ratio(tp, tp + fp)
 
@@ -78,7 +94,7 @@ class Recall(_BinaryCounts):
         0.3333
     """
 
-    def compute(self, state):
+    def compute(self, state: jnp.ndarray) -> jnp.ndarray:
         tp, _, fn = state
         return _ratio(tp, tp + fn)
 
@@ -91,7 +107,7 @@ def _check_classes(scores: jnp.ndarray, num_classes: int, who: str) -> None:
         )
 
 
-def _class_labels(y_true, y_pred, who: str) -> jnp.ndarray:
+def _class_labels(y_true: Any, y_pred: Any, who: str) -> jnp.ndarray:
     """Integer labels from class indices or from one-hot targets shaped like the scores."""
     y_true = jnp.asarray(y_true)
     if y_true.shape == jnp.shape(y_pred) and y_true.shape[-1] > 1:
@@ -135,15 +151,21 @@ class F1Score(Metric):
     ):
         if average not in AVERAGES:
             raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
-        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
-            raise ValueError(f"num_classes must be an integer >= 2 or None (binary), got {num_classes!r}")
+        num_classes = check_int(num_classes, "num_classes (None: binary)", 2, allow_none=True)
         super().__init__(name, on=on)
         self.num_classes, self.average, self.threshold = num_classes, average, threshold
 
-    def init(self):
+    def init(self) -> jnp.ndarray:
         return jnp.zeros((3, self.num_classes or 1), jnp.float32)  # tp, fp, fn per class
 
-    def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
+    def update(
+        self,
+        state: jnp.ndarray,
+        y_true: Any,
+        y_pred: Any,
+        sample_weight: jnp.ndarray | None = None,
+        mask: jnp.ndarray | None = None,
+    ) -> jnp.ndarray:
         if self.num_classes is None:
             return (
                 state
@@ -158,7 +180,7 @@ class F1Score(Metric):
         axes = tuple(range(labels.ndim))
         return state + jnp.stack([jnp.sum(weights * c, axis=axes) for c in counts])
 
-    def compute(self, state):
+    def compute(self, state: jnp.ndarray) -> jnp.ndarray:
         tp, fp, fn = state
         if self.average == "micro":
             return _ratio(2 * tp.sum(), 2 * tp.sum() + fp.sum() + fn.sum())
@@ -191,15 +213,21 @@ class MeanIoU(Metric):
     """
 
     def __init__(self, num_classes: int, name: str | None = None, on: Any = None):
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        num_classes = check_int(num_classes, "num_classes", 2)
         super().__init__(name or "mean_iou", on=on)
         self.num_classes = num_classes
 
-    def init(self):
+    def init(self) -> jnp.ndarray:
         return jnp.zeros((self.num_classes, self.num_classes), jnp.float32)  # rows: truth
 
-    def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
+    def update(
+        self,
+        state: jnp.ndarray,
+        y_true: Any,
+        y_pred: Any,
+        sample_weight: jnp.ndarray | None = None,
+        mask: jnp.ndarray | None = None,
+    ) -> jnp.ndarray:
         y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
         scores = y_pred.ndim == y_true.ndim + 1
         predicted = jnp.argmax(y_pred, axis=-1) if scores else y_pred
@@ -215,7 +243,7 @@ class MeanIoU(Metric):
         guess = jax.nn.one_hot(predicted.astype(jnp.int32).ravel(), self.num_classes)
         return state + jnp.einsum("n,ni,nj->ij", weights.ravel(), truth, guess)
 
-    def compute(self, state):
+    def compute(self, state: jnp.ndarray) -> jnp.ndarray:
         intersection = jnp.diag(state)
         union = state.sum(0) + state.sum(1) - intersection
         present = union > 0

@@ -1,4 +1,9 @@
-"""Weighted means and sums: the accumulators behind most metrics and every loss log."""
+"""Weighted means and sums: the accumulators behind most metrics and every loss log.
+
+`Mean` and `Sum` reduce values (`update(state, values, sample_weight, mask)`), not
+targets and predictions, so they are not `Metric`s: a model's `metrics=[...]` takes a
+`Metric`, a name or a function `(y_true, y_pred)` (which `MeanMetricWrapper` averages).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,11 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from elegy.data.structure import batch_rows
 from elegy.inject import call_with_context
 from elegy.metrics.metric import Metric
-from elegy.naming import callable_name
-from elegy.weighting import batch_rows, combine_masks, element_weights
+from elegy.naming import callable_name, snake_case
+from elegy.weighting import combine_masks, element_weights
 
 MeanState = dict[str, jnp.ndarray]
 
@@ -19,7 +25,31 @@ def _zero() -> jnp.ndarray:
     return jnp.zeros((), jnp.float32)
 
 
-class Mean(Metric):
+class Accumulator:
+    """Base of the running reductions over values: `init() -> state`,
+    `update(state, values, sample_weight=None, mask=None) -> state`, `compute(state)`.
+    Like a metric it holds only its configuration (a `name`); the state is a pytree."""
+
+    def __init__(self, name: str | None = None):
+        self.name = name or snake_case(type(self).__name__)
+
+    def init(self) -> Any:
+        raise NotImplementedError
+
+    def update(
+        self,
+        state: Any,
+        values: jnp.ndarray,
+        sample_weight: jnp.ndarray | None = None,
+        mask: jnp.ndarray | None = None,
+    ) -> Any:
+        raise NotImplementedError
+
+    def compute(self, state: Any) -> jnp.ndarray:
+        raise NotImplementedError
+
+
+class Mean(Accumulator):
     """Running weighted mean `sum(w * v * mask) / sum(w * mask)` over everything seen.
 
     Because numerator and denominator accumulate separately, the value after the last batch
@@ -55,7 +85,7 @@ class Mean(Metric):
         return state["total"] / jnp.maximum(state["count"], 1e-12)
 
 
-class Sum(Metric):
+class Sum(Accumulator):
     """Running weighted sum `sum(w * v * mask)` over everything seen.
 
     Examples:
@@ -71,11 +101,17 @@ class Sum(Metric):
     def init(self) -> jnp.ndarray:
         return _zero()
 
-    def update(self, state, values, sample_weight=None, mask=None):
+    def update(
+        self,
+        state: jnp.ndarray,
+        values: jnp.ndarray,
+        sample_weight: jnp.ndarray | None = None,
+        mask: jnp.ndarray | None = None,
+    ) -> jnp.ndarray:
         values = jnp.asarray(values, jnp.float32)
         return state + jnp.sum(element_weights(values, sample_weight, mask) * values)
 
-    def compute(self, state):
+    def compute(self, state: jnp.ndarray) -> jnp.ndarray:
         return state
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax.numpy as jnp
 
 from elegy.losses import regression as fns
 from elegy.metrics.mean import MeanMetricWrapper
+
+if TYPE_CHECKING:
+    from elegy.metrics.mean import MeanState
 
 
 class MeanSquaredError(MeanMetricWrapper):
@@ -98,5 +101,5 @@ class RootMeanSquaredError(MeanMetricWrapper):
     def __init__(self, name: str | None = None, on: Any = None):
         super().__init__(fns.mean_squared_error, name, on=on)
 
-    def compute(self, state):
+    def compute(self, state: MeanState) -> jnp.ndarray:
         return jnp.sqrt(super().compute(state))

@@ -1,10 +1,22 @@
-"""Executions: what one call of a compiled step runs, one batch or several fused.
+"""The execution plan: which batches each call of a compiled step runs over, and back.
 
 With `steps_per_execution=N`, N consecutive batches are stacked on a new leading axis,
 sent to the device at once, and a `lax.scan` runs the step over them inside one compiled
-call; the per-step outputs (logs, predictions) come back stacked. The batches left at the
-end of an epoch, fewer than N, run one by one through the single-step program: one more
-compilation, but no group of another size (a compilation per size) and no filler steps.
+call; the per-step outputs (logs, predictions) come back stacked. This module alone
+decides how: sources only yield rows and batches, and nothing downstream looks at the
+shape of a batch to find out what was decided. It owns
+
+- grouping: a group starts at a position of the epoch that is a multiple of N (so a
+  resumed epoch groups as the uninterrupted one did); what is left at the end, fewer than
+  N batches, runs one by one through the single-step program (one more compilation, but
+  no group of another size and no filler steps);
+- stacking: for in-memory arrays, the rows of a whole group are taken with one index (a
+  view, for rows in sequence) and reshaped, not gathered batch by batch and copied again;
+- padding: a partial batch repeats its rows (`padded_batch`), and a distributed one is
+  made divisible by its shards (`padded_rows`);
+- placement on the device(s), and un-stacking what a fused call returned: one lazily
+  fetched `Logs` per step, the outputs of each step, the last step's logs, and the real
+  rows of every prediction.
 
 Filler steps were tried and dropped: to complete the last group with batches that change
 nothing, the scan must skip them with a `lax.cond`, and a `cond` inside a loop costs on
@@ -16,13 +28,19 @@ report `cond` in a `scan` as slow on GPUs, and copies of the whole carry). On an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import functools
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
-from elegy.data.batches import Batch, is_stacked
+from elegy.callbacks.logs import Logs
+from elegy.data.batches import Batch, padded_rows
+from elegy.data.prefetch import to_device
+from elegy.data.sources import ArraySource, Span
+from elegy.distributed import Distribution, to_host
 
 
 class Execution(NamedTuple):
@@ -47,45 +65,151 @@ class Execution(NamedTuple):
         return jax.tree_util.tree_map(lambda leaf: leaf[0], self.batches)
 
 
-def executions(batches: Iterable[Batch], size: int) -> Iterator[Execution]:
-    """`batches` one per execution (`size` 1) or stacked `size` at a time, the batches that
-    do not fill a last group one by one."""
-    if size == 1:
-        for batch in batches:
-            yield Execution(batch, 1)
-        return
-    group: list[Batch] = []
-    for batch in batches:
-        if is_stacked(batch):  # stacked by its source already (a whole group)
-            yield Execution(batch, size)
-            continue
-        group.append(batch)
-        if len(group) == size:
-            yield Execution(jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *group), size)
-            group = []
-    for batch in group:
-        yield Execution(batch, 1)
+class ExecutionPlan:
+    """How the batches of an epoch become executions: `group` batches fused per call
+    (1: none), over the devices of `distribution` (None: the default device).
 
+    Examples:
+        Seven batches of 16 rows (the last one partial), three steps per call: two fused
+        groups, then the last batch alone.
 
-def fused(run: Callable[[Any, Batch, Any], tuple[Any, Any]]) -> Callable:
-    """`run(states, batch, class_weight) -> (outputs, states)` scanned over stacked batches.
-
-    Returns `(states, batches, class_weight) -> (stacked outputs, states)`.
+        >>> import numpy as np
+        >>> from elegy.data import ArraySource
+        >>> from elegy.model.execution import ExecutionPlan
+        >>> source = ArraySource(np.zeros((100, 2)), None, None, batch_size=16, shuffle=False, seed=0)
+        >>> [(e.count, e.batches.x.shape) for e in ExecutionPlan(3).executions(source, 0)]
+        [(3, (3, 16, 2)), (3, (3, 16, 2)), (1, (16, 2))]
+        >>> [e.count for e in ExecutionPlan(3).executions(source, 0, skip=2)]  # resumed at batch 2
+        [1, 3, 1]
     """
 
-    def over_batches(states: Any, batches: Batch, class_weight: Any):
-        def step(carried: Any, batch: Batch) -> tuple[Any, Any]:
-            outputs, updated = run(carried, batch, class_weight)
-            return updated, outputs
+    def __init__(self, group: int = 1, distribution: Distribution | None = None):
+        self.group = group
+        self.distribution = distribution
 
-        states, outputs = jax.lax.scan(step, states, batches)
-        return outputs, states
+    def executions(self, source: Any, epoch: int, skip: int = 0) -> Iterable[Execution]:
+        """What each compiled call runs over epoch `epoch` of `source`, after its first
+        `skip` batches, on its way to the device."""
+        # Single batches go with the step's own dispatch; stacked groups are worth a
+        # transfer ahead of time in the background (see `to_device`).
+        background = self.group > 1
+        distribution = self.distribution
+        if distribution is None:
+            if isinstance(source, ArraySource):
+                planned = self._array_executions(source, epoch, skip)
+            else:
+                planned = self._grouped(itertools.islice(source.epoch(epoch), skip, None), skip)
+            return to_device(planned, transfer=Execution.to_device, background=background)
+        # Rows padded to a multiple of the batch shards (mask False), each batch placed
+        # across the mesh: every process transfers its own rows.
+        batches = (
+            padded_rows(batch, distribution.padded_size(len(batch.mask)))
+            for batch in itertools.islice(source.epoch(epoch), skip, None)
+        )
+        return to_device(
+            self._grouped(batches, skip),
+            transfer=distribution.put_execution,
+            always=True,
+            background=background,
+        )
 
-    return over_batches
+    def _array_executions(self, source: ArraySource, epoch: int, skip: int) -> Iterator[Execution]:
+        """Groups of full batches taken with one index each, the rest batch by batch."""
+        spans, size, position = list(source.spans(epoch)), self.group, skip
+        while position < len(spans):
+            group = spans[position : position + size]
+            if size > 1 and position % size == 0 and len(group) == size:
+                if all(_full(span, source) for span in group):
+                    rows = source.rows(_joined(group))
+                    yield Execution(
+                        _stacked(Batch(*rows, np.ones(size * source.batch_size, bool)), size), size
+                    )
+                else:  # a partial batch among them: each padded, then stacked
+                    yield _stacked_batches([source.batch(span) for span in group])
+                position += size
+            else:
+                yield Execution(source.batch(spans[position]), 1)
+                position += 1
+
+    def _grouped(self, batches: Iterable[Batch], first_position: int) -> Iterator[Execution]:
+        """Batches one by one, or stacked `group` at a time from aligned positions."""
+        size, group = self.group, []
+        for position, batch in enumerate(batches, start=first_position):
+            if size == 1 or (not group and position % size):
+                yield Execution(batch, 1)
+                continue
+            group.append(batch)
+            if len(group) == size:
+                yield _stacked_batches(group)
+                group = []
+        for batch in group:
+            yield Execution(batch, 1)
 
 
+def _stacked_batches(batches: Sequence[Batch]) -> Execution:
+    return Execution(jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *batches), len(batches))
+
+
+def _full(span: Span, source: ArraySource) -> bool:
+    length = span.stop - span.start if isinstance(span, slice) else len(span)
+    return length == source.batch_size
+
+
+def _joined(spans: Sequence[Span]) -> Span:
+    """One index for the rows of consecutive spans: a slice (a view) when they follow
+    each other, else one index array."""
+    if all(isinstance(s, slice) for s in spans):
+        if all(a.stop == b.start for a, b in zip(spans[:-1], spans[1:], strict=True)):
+            return slice(spans[0].start, spans[-1].stop)
+    return np.concatenate([np.arange(s.start, s.stop) if isinstance(s, slice) else s for s in spans])
+
+
+def _stacked(batch: Batch, group: int) -> Batch:
+    """A batch of `group * n` rows as `group` batches of `n` on a new leading axis."""
+    return jax.tree_util.tree_map(lambda a: a.reshape(group, -1, *a.shape[1:]), batch)
+
+
+# ---------------------------------------------------------------- what came back
 def step_outputs(outputs: Any, execution: Execution) -> list[Any]:
     """The outputs of each step of an execution (device arrays, not fetched)."""
     if not execution.fused:
         return [outputs]
     return [jax.tree_util.tree_map(lambda leaf, i=i: leaf[i], outputs) for i in range(execution.count)]
+
+
+def step_logs(logs: Any, execution: Execution, order: Sequence[str] | None) -> list[Logs]:
+    """One Logs per step of the execution; reading any of them fetches all, in one transfer."""
+    if not execution.fused:
+        return [Logs(logs, order)]
+    transfer = functools.cache(lambda: jax.device_get(dict(logs)))
+    return [
+        Logs(logs, order, source=lambda i=i: {k: v[i] for k, v in transfer().items()})
+        for i in range(execution.count)
+    ]
+
+
+def last_step(outputs: Any, execution: Execution) -> Any:
+    """The outputs of the execution's last step, still on the device. (Picked once, after
+    a loop: indexing stacked logs on the device after every execution cost an op per
+    log.)"""
+    if not execution.fused:
+        return outputs
+    return jax.tree_util.tree_map(lambda stacked: stacked[execution.count - 1], outputs)
+
+
+def real_rows(outputs: list[tuple[Any, Execution]]) -> Any:
+    """The predictions of the real rows of every batch, as one numpy tree.
+
+    Everything is fetched in one transfer. The rows of all batches are joined first and
+    the real ones picked with one boolean index per leaf, not sliced batch by batch: per
+    batch Python cost a tenth of a predict step.
+    """
+    host = to_host([(y_pred, execution.batches.mask) for y_pred, execution in outputs])
+    pieces, masks = [], []
+    for (y_pred, mask), (_, execution) in zip(host, outputs, strict=True):
+        if execution.fused:  # stacked steps: their rows in a row
+            y_pred, mask = jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), (y_pred, mask))
+        pieces.append(y_pred)
+        masks.append(mask)
+    real = np.concatenate(masks).astype(bool)
+    return jax.tree_util.tree_map(lambda *leaves: np.concatenate(leaves)[real], *pieces)

@@ -15,9 +15,12 @@ import jax
 import optax
 
 from elegy import hooks
+from elegy.arguments import check_int
 from elegy.data.structure import as_array_tree
 from elegy.distributed import Distribution
+from elegy.learning_rates import injected_learning_rate
 from elegy.model.base import ModelBase
+from elegy.model.context import batch_mask, current_step
 from elegy.model.objectives import Objectives, with_class_weight
 from elegy.model.steps import GradStep, PredStep, TestStep, TrainStep
 from elegy.module import PureModule, to_pure_module
@@ -93,13 +96,11 @@ class Model(ModelBase):
         )
 
     # ------------------------------------------------------------------ the chain
-    def pred_step(
-        self, x: Any, states: States, initializing: bool, training: bool, rng: Any = None
-    ) -> PredStep:
+    def pred_step(self, x: Any, states: States, initializing: bool, training: bool) -> PredStep:
         """Run the Haiku module; on initialization, create its params and state.
 
-        BatchNorm statistics (Haiku state) are updated only in training steps, and never
-        by initialization.
+        Its random keys (dropout) come from `states.rng`. BatchNorm statistics (Haiku
+        state) are updated only in training steps, and never by initialization.
         """
         module = self._require_module()
         rng = states.rng
@@ -135,8 +136,8 @@ class Model(ModelBase):
         """
         if not self._objectives.has_loss:
             raise ValueError(_NO_LOSS)
-        if mask is None:  # an override called super() without it: use the batch's own
-            mask = self._batch_mask
+        if mask is None and current_step() is not None:
+            mask = batch_mask()  # an override called super() without it: the batch's own
         with hooks.collecting() as added:
             y_pred, states = self.call_step(
                 "pred_step", x=x, states=states, initializing=initializing, training=training, mask=mask
@@ -246,7 +247,7 @@ class Model(ModelBase):
             >>> print(table.splitlines()[-4])
             Total params: 131 (524 B)
         """
-        depth = _check_depth(depth)
+        depth = check_int(depth, "depth")
         module = self._require_module()
         if x is None:
             if self.input_spec is None:
@@ -295,17 +296,6 @@ class Model(ModelBase):
             raise ValueError(f"{what}: " + _NO_MODULE)
 
 
-def injected_learning_rate(optimizer_states: Any) -> Any:
-    """The learning rate an `optax.inject_hyperparams` optimizer used for this step, read
-    from its state inside the compiled step (so a schedule's value really moves), or None."""
-    found = [
-        node.hyperparams["learning_rate"]
-        for node in jax.tree_util.tree_leaves(optimizer_states, is_leaf=lambda n: hasattr(n, "hyperparams"))
-        if hasattr(node, "hyperparams") and "learning_rate" in node.hyperparams
-    ]
-    return found[0] if found else None
-
-
 _NO_LOSS = (
     "no loss: pass loss=... to Model (e.g. elegy.losses.SparseCategoricalCrossentropy"
     "(from_logits=True)) or override test_step"
@@ -320,12 +310,6 @@ def _shapes_of(x: Any) -> Any:
     if all(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in jax.tree_util.tree_leaves(x)):
         return x
     return jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), as_array_tree(x, "x"))
-
-
-def _check_depth(depth: Any) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
-    return depth
 
 
 _NO_MODULE = (

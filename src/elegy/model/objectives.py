@@ -16,11 +16,11 @@ import jax.numpy as jnp
 
 from elegy import losses as losses_lib
 from elegy import metrics as metrics_lib
+from elegy.data.structure import batch_rows
 from elegy.hooks import Collected
 from elegy.metrics.mean import Mean
 from elegy.naming import loss_log_name, unique_names
 from elegy.shapes import select
-from elegy.weighting import batch_rows
 
 _MEAN = Mean()
 

@@ -109,6 +109,14 @@ class TrainStep(NamedTuple):
 TestStep.__test__ = False  # a result type, not a pytest test class
 
 
+STEP_RESULTS: dict[str, type[NamedTuple]] = {
+    "pred_step": PredStep,
+    "test_step": TestStep,
+    "grad_step": GradStep,
+    "train_step": TrainStep,
+}
+
+
 def check_step_output(method: str, result: Any, kind: type[NamedTuple]) -> Any:
     """`result` as a `kind` named tuple; a TypeError naming `method` if it is not one."""
     fields = kind._fields

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -39,7 +39,11 @@ def leaf_specs(tree: Any) -> list[dict[str, Any]]:
 
 def abstract(tree: Any) -> Any:
     """Shapes and dtypes only, with no device or sharding: valid in any process."""
-    return jax.tree_util.tree_map(lambda leaf: jax.ShapeDtypeStruct(np.shape(leaf), _dtype(leaf)), tree)
+    # jax leaves ShapeDtypeStruct's constructor unannotated
+    return jax.tree_util.tree_map(
+        lambda leaf: jax.ShapeDtypeStruct(np.shape(leaf), _dtype(leaf)),  # type: ignore[no-untyped-call]
+        tree,
+    )
 
 
 def write_states(folder: Path, states: Mapping[str, Any]) -> dict[str, Any]:
@@ -60,7 +64,7 @@ def read_states(version: SavedVersion, template: Mapping[str, Any], what: str) -
     A template field that is None (not built yet) is skipped. Raises a ValueError listing
     the first paths whose presence, shape or dtype differ, before anything is read.
     """
-    saved: dict[str, list] = version.manifest["states"]
+    saved: dict[str, list[dict[str, Any]]] = version.manifest["states"]
     wanted = {name: value for name, value in template.items() if value is not None}
     problems = [f"{_path(name, '')}: not in the save" for name in wanted if name not in saved]
     for name, value in sorted(wanted.items(), key=_network_first):
@@ -103,7 +107,7 @@ def read_plain(version: SavedVersion, field: str) -> Any:
     return _checkpointer().restore(version.directory / STATES_FOLDER / field)["value"]
 
 
-def _mismatches(field: str, saved: list[dict], wanted: list[dict]) -> list[str]:
+def _mismatches(field: str, saved: list[dict[str, Any]], wanted: list[dict[str, Any]]) -> list[str]:
     saved_by_path = {leaf["path"]: leaf for leaf in saved}
     wanted_by_path = {leaf["path"]: leaf for leaf in wanted}
     problems = []
@@ -133,7 +137,7 @@ def _path(field: str, path: str) -> str:
     return f"[{field!r}]{path}"
 
 
-def _describe(leaf: dict) -> str:
+def _describe(leaf: dict[str, Any]) -> str:
     return f"{leaf['dtype']}{leaf['shape']}"
 
 
@@ -142,7 +146,7 @@ def _target(leaf: Any) -> Any:
     distributed or not), else this process's default device. Never the saving process's
     layout: a save from 4 devices loads where there is one."""
     sharding = getattr(leaf, "sharding", None) or jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    return jax.ShapeDtypeStruct(np.shape(leaf), _dtype(leaf), sharding=sharding)
+    return jax.ShapeDtypeStruct(np.shape(leaf), _dtype(leaf), sharding=sharding)  # type: ignore[no-untyped-call]
 
 
 def _dtype(leaf: Any) -> np.dtype:
@@ -150,16 +154,16 @@ def _dtype(leaf: Any) -> np.dtype:
 
 
 def _dtype_name(leaf: Any) -> str:
-    return _dtype(leaf).name
+    return cast(str, _dtype(leaf).name)
 
 
-def _checkpointer():
+def _checkpointer() -> Any:
     """A synchronous Orbax checkpointer: it returns when the files are written."""
     ocp = _orbax()
     return ocp.Checkpointer(ocp.StandardCheckpointHandler())
 
 
-def _orbax():
+def _orbax() -> Any:
     """Orbax, imported on first use: it takes a second to import and only saving needs it."""
     import orbax.checkpoint as ocp
 

@@ -14,22 +14,39 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, runtime_checkable
 
-import elegy
 from elegy.distributed import is_primary_process
 from elegy.serialization.arrays import abstract, read_states, write_states
 from elegy.serialization.store import InvalidSaveError, SavedVersion, read_consistently, write_version
 from elegy.states import States, snapshot
-
-if TYPE_CHECKING:
-    from elegy.model.base import ModelBase
+from elegy.version import __version__
 
 DEFINITION = "model.pkl"
 MODEL, WEIGHTS = "model", "weights"
 
 
-def save_model(model: ModelBase, path: str | os.PathLike) -> Path:
+@runtime_checkable
+class SavableModel(Protocol):
+    """What saving and loading use of a model, and nothing more: `elegy.ModelBase` is one.
+
+    * `states`: read to save; assigned (checked and placed by the model) to load.
+    * `built`: whether the States have a structure to load into.
+    * `history`: left out of a pickled definition (it refers back to the model).
+
+    A full save pickles a shallow copy of the model whose `states` are only shapes and
+    dtypes; the model's own pickling (`__getstate__`) leaves out what belongs to the
+    process (compiled functions, devices).
+    """
+
+    states: States
+    history: Any
+
+    @property
+    def built(self) -> bool: ...
+
+
+def save_model(model: SavableModel, path: str | os.PathLike) -> Path:
     """Write `model` (definition and States) as the new current version at `path`.
 
     `model.save(path)` calls it. Returns the folder of the version written.
@@ -52,7 +69,7 @@ def save_model(model: ModelBase, path: str | os.PathLike) -> Path:
     return capture(model)(path)
 
 
-def save_weights(model: ModelBase, path: str | os.PathLike) -> Path:
+def save_weights(model: SavableModel, path: str | os.PathLike) -> Path:
     """Write only the States of `model` as the new current version at `path`.
 
     `model.save_weights(path)` calls it. There is no model definition to unpickle, so
@@ -77,7 +94,7 @@ def save_weights(model: ModelBase, path: str | os.PathLike) -> Path:
     return capture(model, weights_only=True)(path)
 
 
-def capture(model: ModelBase, weights_only: bool = False) -> Callable[[str | os.PathLike], Path]:
+def capture(model: SavableModel, weights_only: bool = False) -> Callable[[str | os.PathLike], Path]:
     """Take the model as it is now; return a function that writes that to a path, later.
 
     States are immutable, so holding them is a snapshot: checkpoint callbacks write the
@@ -90,13 +107,13 @@ def capture(model: ModelBase, weights_only: bool = False) -> Callable[[str | os.
         recorded = write_states(folder, states)
         if definition is not None and is_primary_process():
             (folder / DEFINITION).write_bytes(definition)
-        return {**recorded, "elegy_version": elegy.__version__}
+        return {**recorded, "elegy_version": __version__}
 
     kind = WEIGHTS if weights_only else MODEL
     return lambda path: write_version(path, kind, write)
 
 
-def load(path: str | os.PathLike) -> ModelBase:
+def load(path: str | os.PathLike) -> Any:
     """Rebuild a model saved with `model.save(path)`: its definition and its States.
 
     The result predicts exactly as the saved model did and continues training as it
@@ -121,20 +138,20 @@ def load(path: str | os.PathLike) -> ModelBase:
     return read_consistently(path, functools.partial(_load_version, path=path))
 
 
-def _load_version(version: SavedVersion, path: str | os.PathLike) -> ModelBase:
+def _load_version(version: SavedVersion, path: str | os.PathLike) -> SavableModel:
     if version.kind != MODEL:
         raise InvalidSaveError(
             f"path: {str(path)!r} holds only weights (written by save_weights); build the model "
             "and call model.load_weights(path) instead"
         )
     model = _unpickle_definition(version.directory / DEFINITION)
-    template = model._states  # the abstract States stored with the definition
+    template = model.states  # the abstract States stored with the definition
     restored = read_states(version, template, what="load")
-    model._states = States({**template, **restored})
+    model.states = template.update(**restored)
     return model
 
 
-def load_weights(model: ModelBase, path: str | os.PathLike) -> None:
+def load_weights(model: SavableModel, path: str | os.PathLike) -> None:
     """Replace the States of `model` with those saved at `path`, after checking they fit.
 
     `model.load_weights(path)` calls it. The model must be built (`init`, or any call that
@@ -177,13 +194,13 @@ def load_weights(model: ModelBase, path: str | os.PathLike) -> None:
     model.states = current.update(**restored)
 
 
-def _pickled_definition(model: ModelBase, abstract_states: States) -> bytes:
+def _pickled_definition(model: SavableModel, abstract_states: States) -> bytes:
     """The model without its arrays: the States are replaced by their shapes and dtypes,
     and the History (which refers back to the model) is left out."""
     import cloudpickle
 
     definition = copy.copy(model)  # copy goes through __getstate__: no compiled functions
-    definition._states = abstract_states
+    definition.states = abstract_states
     definition.history = None
     try:
         return cloudpickle.dumps(definition)
@@ -195,12 +212,10 @@ def _pickled_definition(model: ModelBase, abstract_states: States) -> bytes:
         ) from error
 
 
-def _unpickle_definition(file: Path) -> ModelBase:
+def _unpickle_definition(file: Path) -> SavableModel:
     import pickle
 
-    from elegy.model.base import ModelBase
-
     model = pickle.loads(file.read_bytes())
-    if not isinstance(model, ModelBase):
+    if not isinstance(model, SavableModel):
         raise InvalidSaveError(f"{file}: holds a {type(model).__name__}, not an Elegy model")
     return model

@@ -28,7 +28,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import jax
 import numpy as np
@@ -79,10 +79,10 @@ class SavedVersion:
 
     @property
     def kind(self) -> str:
-        return self.manifest["kind"]
+        return cast(str, self.manifest["kind"])
 
 
-def write_version(path: str | os.PathLike, kind: str, write: Callable[[Path], dict[str, Any]]) -> Path:
+def write_version(path: str | os.PathLike[str], kind: str, write: Callable[[Path], dict[str, Any]]) -> Path:
     """Make a new version of the save at `path` with `write(folder)`, and make it current.
 
     `write` fills an empty folder and returns what the manifest should record about it.
@@ -142,7 +142,7 @@ def _wait_for_all_processes(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
-def read_version(path: str | os.PathLike) -> SavedVersion:
+def read_version(path: str | os.PathLike[str]) -> SavedVersion:
     """The current version of the save at `path`, after checking every file's hash."""
     root = _absolute(path)
     pointer_file = root / POINTER
@@ -170,7 +170,7 @@ def read_version(path: str | os.PathLike) -> SavedVersion:
     return SavedVersion(directory, manifest)
 
 
-def read_consistently(path: str | os.PathLike, read: Callable[[SavedVersion], T]) -> T:
+def read_consistently(path: str | os.PathLike[str], read: Callable[[SavedVersion], T]) -> T:
     """`read(version)` on the current version of the save at `path`.
 
     A save running at the same time deletes the version it replaces; if that happens
@@ -188,7 +188,7 @@ def read_consistently(path: str | os.PathLike, read: Callable[[SavedVersion], T]
     raise AssertionError("unreachable")
 
 
-def remove_save(path: str | os.PathLike) -> None:
+def remove_save(path: str | os.PathLike[str]) -> None:
     """Delete the save at `path`: renamed away first, so a crash midway leaves no half save."""
     root = _absolute(path)
     doomed = root.with_name(f"{_TEMP_PREFIX}{root.name}-{uuid.uuid4().hex}")
@@ -196,12 +196,12 @@ def remove_save(path: str | os.PathLike) -> None:
     shutil.rmtree(doomed, ignore_errors=True)
 
 
-def _absolute(path: str | os.PathLike) -> Path:
+def _absolute(path: str | os.PathLike[str]) -> Path:
     # Orbax (tensorstore) accepts only absolute paths.
     return Path(path).expanduser().absolute()
 
 
-def _save_root(path: str | os.PathLike) -> Path:
+def _save_root(path: str | os.PathLike[str]) -> Path:
     """The save directory, created if needed; never an existing file or foreign folder."""
     root = _absolute(path)
     if root.exists() and not root.is_dir():

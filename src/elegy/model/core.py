@@ -1,0 +1,193 @@
+"""`ModelCore`: what a model holds between calls (its States) and how it gets them.
+
+The model keeps the current `States`, builds them once from the first batch it sees
+(lazy initialization, as Keras builds on the first call), and calls its own steps with
+the arguments they declare. How batches reach a step (`elegy.model.execution`), how a
+step is compiled (`elegy.model.entry_points`) and the loops over them
+(`elegy.model.loops`) live in modules of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+
+from elegy.arguments import check_int
+from elegy.callbacks.history import History
+from elegy.data.batches import Batch, padded_batch
+from elegy.data.structure import checked_triple
+from elegy.distributed import Distribution
+from elegy.inject import inject
+from elegy.model.context import note_logs
+from elegy.model.entry_points import CompiledSteps
+from elegy.model.execution import ExecutionPlan
+from elegy.model.steps import STEP_RESULTS, check_step_output
+from elegy.states import States, initial_states
+
+NOT_INITIALIZED, PREDICT_READY, FULLY_INITIALIZED = 0, 1, 2
+
+
+class ModelCore:
+    """States, lazy initialization and the step calls of a model (see `ModelBase`)."""
+
+    def __init__(
+        self,
+        seed: int = 42,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        distribution: Distribution | None = None,
+    ):
+        if distribution is not None and not isinstance(distribution, Distribution):
+            raise TypeError(
+                "distribution must be an elegy.distributed.DataParallel or ModelParallel (or None), "
+                f"got {type(distribution).__name__}"
+            )
+        self.distribution = distribution
+        self.seed = check_int(seed, "seed", 0)
+        self.run_eagerly = bool(run_eagerly)
+        self.steps_per_execution = check_int(steps_per_execution, "steps_per_execution", 1)
+        self.stop_training = False
+        self.history: History | None = None
+        self._compiled_steps = CompiledSteps(self)
+        self.reset()
+
+    # ------------------------------------------------------------------ states
+    def reset(self) -> None:
+        """Forget everything learned: States return to what the seed alone determines."""
+        self._states = initial_states(self.seed)
+        self._init_level = NOT_INITIALIZED
+        # Shapes and dtypes of the inputs the model was built with (`summary` uses them).
+        self.input_spec: Any = None
+        self._fresh_metrics: Any = None
+        self._fresh_metrics_known = False
+
+    @property
+    def states(self) -> States:
+        """The current States (params, net and optimizer states, metric states, rng)."""
+        return self._states
+
+    @states.setter
+    def states(self, value: States) -> None:
+        if not isinstance(value, States):
+            raise TypeError(f"model.states must be an elegy.States, got {type(value).__name__}")
+        self._states = self._placed(value)
+        self._init_level = _level_of(value)
+        # Fresh metric accumulators are kept while the assigned States have metric states
+        # of the same structure (new weights, a restored backup); otherwise the next
+        # fit/evaluate builds them again on its first batch, keeping every field there is.
+        fresh = self._fresh_metrics
+        same = fresh is not None and _structure(value.get("metrics_states")) == _structure(fresh)
+        if not same:
+            self._fresh_metrics, self._fresh_metrics_known = None, False
+
+    def _commit(self, states: States) -> None:
+        """The loops' own write after each step: States a step returned are already
+        checked and placed, so they go in without the setter's work."""
+        self._states = states
+
+    @property
+    def initialized(self) -> bool:
+        """Whether every field of States exists (after fit/evaluate or `init(x, y)`)."""
+        return self._init_level == FULLY_INITIALIZED
+
+    @property
+    def built(self) -> bool:
+        """Whether the network's fields exist (after any call that saw data, or `init(x)`)."""
+        return self._init_level != NOT_INITIALIZED
+
+    def init(self, x: Any, y: Any = None, sample_weight: Any = None) -> States:
+        """Initialize States from one batch, once; later calls change nothing.
+
+        With `y`, the whole chain runs with `initializing=True` (`train_step`, which
+        reaches `grad_step`, `test_step` and `pred_step`); with only `x`, `pred_step`
+        alone creates the network's fields and the rest are filled by the first
+        fit/evaluate. Either way the network parameters depend only on the seed.
+        """
+        full = y is not None
+        self._check_ready("train_step" if full else "pred_step", what="init")
+        self._ensure_initialized(self._single_batch(x, y, sample_weight), full)
+        return self._states
+
+    def _ensure_initialized(self, batch: Batch, full: bool) -> None:
+        level = FULLY_INITIALIZED if full else PREDICT_READY
+        if self._init_level >= level and (self._fresh_metrics_known or not full):
+            return
+        start = initial_states(self.seed)
+        entry = "init" if full else "init_pred"
+        _, created = self._compiled_steps(entry)(start, batch, None)
+        # However many keys the steps drew while initializing, training starts from the
+        # seed's own sequence, so the result never depends on which call came first.
+        created = created.update(rng=start.rng)
+        self._states = self._placed(self._states.maybe_update(**created) if self._init_level else created)
+        self._init_level = max(level, self._init_level)
+        self.input_spec = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), batch.x)
+        if full:  # kept on the host: training steps donate (reuse) the buffers of their States
+            self._fresh_metrics = jax.device_get(created.get("metrics_states"))
+            self._fresh_metrics_known = True
+
+    def _with_fresh_metrics(self, states: States) -> States:
+        """`states` with the metric accumulators of a new epoch (or evaluation)."""
+        if self._fresh_metrics is None:
+            return states
+        return self._placed(states.update(metrics_states=self._fresh_metrics))
+
+    def _placed(self, states: States) -> States:
+        """`states` in the distribution's layout (as they are without one): every step
+        then sees one input layout and compiles once."""
+        if self.distribution is None or self.run_eagerly:
+            return states
+        return self.distribution.put_states(states)
+
+    # ------------------------------------------------------------------ steps
+    def call_step(self, name: str, **available: Any) -> Any:
+        """Call the step `name` with the arguments it declares and check what it returns.
+
+        `rng` is offered as `states.rng` unless given. Default steps use this to call the
+        next step down the chain, so overriding any one of them keeps the others working.
+        """
+        available.setdefault("rng", available["states"].rng)
+        result = inject(getattr(self, name), available, what=f"{type(self).__name__}.{name}")
+        result = check_step_output(name, result, STEP_RESULTS[name])
+        if hasattr(result, "logs"):
+            note_logs(result.logs)
+        return result
+
+    def _check_ready(self, entry: str, what: str) -> None:
+        """Hook for subclasses: raise a clear error if `entry` cannot run; default: no check."""
+
+    def _plan(self) -> ExecutionPlan:
+        """How the loops feed the steps now: run eagerly, steps are never fused (a
+        debugger sees every one) and stay on one device."""
+        if self.run_eagerly:
+            return ExecutionPlan()
+        return ExecutionPlan(self.steps_per_execution, self.distribution)
+
+    @staticmethod
+    def _single_batch(x: Any, y: Any, sample_weight: Any) -> Batch:
+        x, y, sample_weight, rows = checked_triple(x, y, sample_weight)
+        return padded_batch(x, y, sample_weight, rows)
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_compiled_steps"]  # compiled functions belong to this process
+        # Devices belong to the process that holds them: a pickled or saved model comes
+        # back undistributed; set `model.distribution` again where it is loaded.
+        state["distribution"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._compiled_steps = CompiledSteps(self)
+
+
+def _level_of(states: States) -> int:
+    """How far States go: every field (training can start), the network's, or none."""
+    if all(states.get(f) is not None for f in ("net_params", "optimizer_states", "metrics_states")):
+        return FULLY_INITIALIZED
+    return PREDICT_READY if states.get("net_params") is not None else NOT_INITIALIZED
+
+
+def _structure(tree: Any) -> Any:
+    return jax.tree_util.tree_structure(tree)

@@ -1,0 +1,304 @@
+"""The loops: `fit`, `evaluate`, `predict` and the single-batch calls, as functions of a model.
+
+A loop only moves data in, calls a compiled entry point and hands logs to callbacks:
+
+    source --ExecutionPlan--> executions --CompiledSteps--> (outputs, States) --> Logs --> callbacks
+
+The model keeps the current States between calls (`ModelBase` exposes these functions as
+its methods); the plan decides how batches are grouped and placed, the entry points how a
+step is compiled, and these loops the order of the callbacks' hooks, which follows Keras.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from elegy.arguments import check_int, check_verbose
+from elegy.callbacks import CallbackList, History, Logs, ProgbarLogger, ResumePoint
+from elegy.data.prefetch import to_device
+from elegy.data.sources import IterableSource, make_source, split_validation, validation_source
+from elegy.model.core import ModelCore
+from elegy.model.execution import Execution, last_step, real_rows, step_logs, step_outputs
+from elegy.model.objectives import class_weight_vector
+from elegy.naming import VALIDATION_PREFIX
+from elegy.states import States
+
+DEFAULT_BATCH_SIZE = 32  # Keras's, wherever batch_size is None
+
+
+def fit(
+    model: ModelCore,
+    x: Any = None,
+    y: Any = None,
+    batch_size: int | None = None,
+    epochs: int = 1,
+    verbose: Any = 1,
+    callbacks: Iterable[Any] | None = None,
+    validation_split: float = 0.0,
+    validation_data: Any = None,
+    shuffle: bool = True,
+    class_weight: Mapping[int, float] | None = None,
+    sample_weight: Any = None,
+    initial_epoch: int = 0,
+    steps_per_epoch: int | None = None,
+    validation_steps: int | None = None,
+    validation_batch_size: int | None = None,
+    validation_freq: int = 1,
+    drop_remainder: bool = False,
+) -> History:
+    """Train for `epochs` epochs; returns the History (also kept as `model.history`).
+
+    Arguments follow Keras's `Model.fit`. `batch_size` defaults to 32. The last,
+    partial batch is padded and masked, so it neither recompiles nor biases the logs;
+    `drop_remainder=True` skips it instead. A generator or other one-shot iterator needs
+    `steps_per_epoch` for more than one epoch; an infinite one always needs it.
+
+    A callback may resume an interrupted run (`Callback.resume_point`, as
+    `BackupAndRestore` does): `fit` then starts at the epoch and batch it names.
+    """
+    verbose = check_verbose(verbose)
+    epochs = check_int(epochs, "epochs", 1)
+    initial_epoch = check_int(initial_epoch, "initial_epoch", 0)
+    validation_freq = check_int(validation_freq, "validation_freq", 1)
+    batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+    model._check_ready("train_step", what="fit")
+    if validation_split and validation_data is None:
+        (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight, validation_split)
+    train = make_source(
+        x,
+        y,
+        sample_weight,
+        batch_size=batch_size,
+        shuffle=bool(shuffle),
+        seed=model.seed,
+        steps=steps_per_epoch,
+        steps_argument="steps_per_epoch",
+        drop_remainder=bool(drop_remainder),
+    )
+    if isinstance(train, IterableSource) and train.one_shot and steps_per_epoch is None:
+        if epochs - initial_epoch > 1:
+            raise ValueError(
+                f"x is a one-shot iterator or generator and fit would run {epochs - initial_epoch} "
+                "epochs: it is exhausted after the first (or never ends, if infinite); pass "
+                "steps_per_epoch, or a re-iterable such as a list or a data loader"
+            )
+    validation = validation_source(validation_data, validation_batch_size or batch_size, validation_steps)
+    weights = class_weight_vector(class_weight)
+    class_weights = None if weights is None else np.asarray(weights, np.float32)
+
+    history = History()
+    callback_list = _callback_list(
+        model,
+        callbacks,
+        verbose,
+        history,
+        epochs=epochs,
+        steps=train.steps_per_epoch,
+        batch_size=batch_size,
+        validation=validation is not None,
+    )
+    model.stop_training = False
+    epoch_logs: Mapping[str, Any] = {}
+    callback_list.on_train_begin()
+    point = callback_list.resume_point() or ResumePoint(initial_epoch)
+    skip, resumed_counter, restore = point.batch, point.epoch_counter, point.restore
+    if restore is not None and model.built:
+        model.states, restore = restore(model.states), None
+    if resumed_counter is not None and point.epoch > initial_epoch:
+        # Epochs of a continuing stream (an iterable with steps_per_epoch) are windows
+        # of it: draw and drop the windows the interrupted run had trained on.
+        train.skip_epochs(point.epoch - initial_epoch)
+    if restore is not None and point.epoch >= epochs:
+        # A backup of a finished run: nothing to train, but build the model so that its
+        # restored States are loaded.
+        model._ensure_initialized(next(iter(to_device(train.epoch(0)))), full=True)
+        model.states = restore(model.states)
+    compiled, plan = model._compiled_steps, model._plan()
+    try:  # on_train_end runs however fit ends, so writers and files get closed
+        for epoch in range(point.epoch, epochs):
+            callback_list.on_epoch_begin(epoch)
+            counter = int(model.states.get("epoch", 0)) if resumed_counter is None else resumed_counter
+            resumed_counter = None  # (restored with the States on the first batch)
+            last: tuple[Any, Execution] | None = None  # the last execution and its logs
+            step = skip
+            for execution in plan.executions(train, counter, skip):
+                if last is None:
+                    model._ensure_initialized(execution.first(), full=True)
+                    if restore is not None:  # before any callback sees a batch
+                        model.states, restore = restore(model.states), None
+                    if not skip:  # a resumed epoch keeps its restored running metrics
+                        model._commit(model._with_fresh_metrics(model.states))
+                callback_list.on_train_batch_begin(step)
+                outputs, states = compiled.execute("train", model.states, execution, class_weights)
+                model._commit(states)
+                logs = step_logs(outputs, execution, compiled.log_order("train"))
+                _replay(callback_list.on_train_batch_begin, callback_list.on_train_batch_end, step, logs)
+                last, step = (outputs, execution), step + execution.count
+                if model.stop_training:
+                    break
+            if last is None:
+                raise ValueError("fit: the training data produced no batches this epoch")
+            skip = 0
+            model._commit(model._placed(model.states.update(epoch=np.asarray(counter + 1, np.int32))))
+            epoch_logs = Logs(last_step(*last), compiled.log_order("train"))
+            if validation is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = test_loop(model, validation, callback_list)
+                epoch_logs = epoch_logs.merged(val_logs.with_prefix(VALIDATION_PREFIX))
+            callback_list.on_epoch_end(epoch, epoch_logs)
+            compiled.warn_on_retrace = True  # every step has been compiled by now
+            if model.stop_training:
+                break
+    finally:
+        compiled.warn_on_retrace = False
+        callback_list.on_train_end(epoch_logs)
+    model.history = history
+    return history
+
+
+def evaluate(
+    model: ModelCore,
+    x: Any = None,
+    y: Any = None,
+    batch_size: int | None = None,
+    verbose: Any = 1,
+    sample_weight: Any = None,
+    steps: int | None = None,
+    callbacks: Iterable[Any] | None = None,
+) -> dict[str, float]:
+    """Loss and metrics over the whole data set, as a dict of floats.
+
+    The values are exact weighted means over every sample. `model.states` is left as
+    it was.
+    """
+    verbose = check_verbose(verbose)
+    model._check_ready("test_step", what="evaluate")
+    batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+    source = make_source(x, y, sample_weight, batch_size=batch_size, steps=steps)
+    callback_list = _callback_list(model, callbacks, verbose, steps=source.steps_per_epoch)
+    return dict(test_loop(model, source, callback_list))
+
+
+def test_loop(model: ModelCore, source: Any, callback_list: CallbackList) -> Logs:
+    """One pass of the test step over `source`, from fresh metrics; the model's States
+    are left as they were."""
+    compiled = model._compiled_steps
+    callback_list.on_test_begin()
+    last: tuple[Any, Execution] | None = None  # the last execution and its logs
+    states, step = model.states, 0
+    for execution in model._plan().executions(source, 0):
+        if last is None:
+            model._ensure_initialized(execution.first(), full=True)
+            states = model._with_fresh_metrics(model.states)
+        callback_list.on_test_batch_begin(step)
+        outputs, states = compiled.execute("test", states, execution, None)
+        logs = step_logs(outputs, execution, compiled.log_order("test"))
+        _replay(callback_list.on_test_batch_begin, callback_list.on_test_batch_end, step, logs)
+        last, step = (outputs, execution), step + execution.count
+    if last is None:
+        raise ValueError("evaluate: the data produced no batches")
+    result = Logs(last_step(*last), compiled.log_order("test"))
+    callback_list.on_test_end(result)
+    return result
+
+
+def predict(
+    model: ModelCore,
+    x: Any,
+    batch_size: int | None = None,
+    verbose: Any = 0,
+    steps: int | None = None,
+    callbacks: Iterable[Any] | None = None,
+) -> Any:
+    """Predictions for every sample of `x`, as numpy arrays in the module's structure."""
+    verbose = check_verbose(verbose)
+    model._check_ready("pred_step", what="predict")
+    batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+    source = make_source(x, batch_size=batch_size, steps=steps)
+    callback_list = _callback_list(model, callbacks, verbose, steps=source.steps_per_epoch)
+    compiled = model._compiled_steps
+    callback_list.on_predict_begin()
+    outputs: list[tuple[Any, Execution]] = []
+    states: States | None = None
+    step = 0
+    for execution in model._plan().executions(source, 0):
+        if states is None:
+            model._ensure_initialized(execution.first(), full=False)
+            states = model.states
+        callback_list.on_predict_batch_begin(step)
+        y_pred, states = compiled.execute("pred", states, execution, None)
+        if callback_list.callbacks:  # (slicing a fused execution per step costs dispatches)
+            per_step = [{"outputs": batch_pred} for batch_pred in step_outputs(y_pred, execution)]
+            _replay(callback_list.on_predict_batch_begin, callback_list.on_predict_batch_end, step, per_step)
+        outputs.append((y_pred, execution))
+        step += execution.count
+    if not outputs:
+        raise ValueError("predict: x produced no batches")
+    callback_list.on_predict_end()
+    return real_rows(outputs)
+
+
+def train_on_batch(
+    model: ModelCore,
+    x: Any,
+    y: Any = None,
+    sample_weight: Any = None,
+    class_weight: Mapping[int, float] | None = None,
+) -> dict[str, float]:
+    """One training step on one batch; returns that batch's logs as floats."""
+    model._check_ready("train_step", what="train_on_batch")
+    batch = model._single_batch(x, y, sample_weight)
+    model._ensure_initialized(batch, full=True)
+    weights = class_weight_vector(class_weight)
+    weights = None if weights is None else np.asarray(weights, np.float32)
+    states = model._with_fresh_metrics(model.states)
+    logs, states = model._compiled_steps("train")(states, batch, weights)
+    model._commit(states)
+    return dict(Logs(logs, model._compiled_steps.log_order("train")))
+
+
+def test_on_batch(model: ModelCore, x: Any, y: Any = None, sample_weight: Any = None) -> dict[str, float]:
+    """Loss and metrics of one batch, as floats; `model.states` is left as it was."""
+    model._check_ready("test_step", what="test_on_batch")
+    batch = model._single_batch(x, y, sample_weight)
+    model._ensure_initialized(batch, full=True)
+    logs, _ = model._compiled_steps("test")(model._with_fresh_metrics(model.states), batch, None)
+    return dict(Logs(logs, model._compiled_steps.log_order("test")))
+
+
+def predict_on_batch(model: ModelCore, x: Any) -> Any:
+    """Predictions for one batch, as numpy arrays."""
+    model._check_ready("pred_step", what="predict_on_batch")
+    batch = model._single_batch(x, None, None)
+    model._ensure_initialized(batch, full=False)
+    y_pred, _ = model._compiled_steps("pred")(model.states, batch, None)
+    return jax.device_get(y_pred)
+
+
+def _replay(
+    begin: Callable[[int], None],
+    end: Callable[[int, Any], None],
+    first: int,
+    per_step: Sequence[Any],
+) -> None:
+    """The batch hooks of one execution, step by step. The `begin` of its first step ran
+    before the call; a fused execution's other steps ran inside it, so their `begin` and
+    `end` come afterwards, in order (Keras calls the hooks once per execution instead)."""
+    for offset, logs in enumerate(per_step):
+        if offset:
+            begin(first + offset)
+        end(first + offset, logs)
+
+
+def _callback_list(
+    model: ModelCore, callbacks: Iterable[Any] | None, verbose: int, *extra: Any, **params: Any
+) -> CallbackList:
+    """The user's callbacks, after a progress bar (with `verbose`) and before `extra`."""
+    items: list[Any] = list(callbacks or [])
+    if verbose:
+        items.insert(0, ProgbarLogger(verbose))
+    items.extend(extra)
+    return CallbackList(items, model=model, verbose=verbose, **params)
