@@ -33,9 +33,11 @@ docs: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[docs]"
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
+# ruff over everything; mypy, strict, over the package (settings in pyproject.toml).
 lint: $(STAMP)
-	$(PY) -m pip install --quiet ruff
+	$(PY) -m pip install --quiet ruff mypy
 	$(VENV)/bin/ruff check src tests examples benchmarks
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) build dist site src/*.egg-info
