@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
@@ -20,7 +21,7 @@ def snake_case(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", name).strip("_") or "unnamed"
 
 
-def callable_name(fn: Callable) -> str:
+def callable_name(fn: Callable[..., Any]) -> str:
     """A readable snake_case name for a function, a `functools.partial` or a callable object
     (`<lambda>` becomes `lambda`)."""
     while isinstance(fn, functools.partial):

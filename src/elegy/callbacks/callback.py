@@ -88,12 +88,12 @@ class Callback:
 
     def __init__(self) -> None:
         self.model: Any = None
-        self.params: dict = {}
+        self.params: dict[str, Any] = {}
 
     def set_model(self, model: Any) -> None:
         self.model = model
 
-    def set_params(self, params: dict) -> None:
+    def set_params(self, params: dict[str, Any]) -> None:
         self.params = params
 
     def get_state(self) -> dict[str, Any]:
@@ -177,7 +177,7 @@ class CallbackList(Callback):
         for callback in self.callbacks:
             callback.set_model(model)
 
-    def set_params(self, params: dict) -> None:
+    def set_params(self, params: dict[str, Any]) -> None:
         super().set_params(params)
         for callback in self.callbacks:
             callback.set_params(params)

@@ -7,7 +7,6 @@ value is read; a callback that ignores batch logs therefore costs no synchronisa
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -42,18 +41,6 @@ class Logs(Mapping[str, Any]):
         self._host: dict[str, Any] | None = None
         self._order = order
         self._source = source  # fetches the values; by default jax.device_get(values)
-
-    @classmethod
-    def rows(cls, stacked: Mapping[str, Any], count: int, order: Sequence[str] | None = None) -> list[Logs]:
-        """One Logs per step of a fused execution, from its logs stacked on a leading axis.
-
-        Reading any row fetches all of them, in one transfer.
-        """
-        transfer = functools.cache(lambda: jax.device_get(dict(stacked)))
-        return [
-            cls(stacked, order, source=lambda i=i: {k: v[i] for k, v in transfer().items()})
-            for i in range(count)
-        ]
 
     def _fetch(self) -> dict[str, Any]:
         if self._host is None:

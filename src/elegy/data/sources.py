@@ -57,9 +57,9 @@ class ArraySource:
 
     def __init__(
         self,
-        x,
-        y,
-        sample_weight,
+        x: Any,
+        y: Any,
+        sample_weight: Any,
         batch_size: int,
         shuffle: bool,
         seed: int,
@@ -76,7 +76,8 @@ class ArraySource:
         self.steps = steps
         self.steps_per_epoch: int | None = steps or self.batches_per_pass
         # Flattened once: per batch, one index of each array (no tree walk per step).
-        arrays, self._treedef = jax.tree_util.tree_flatten((self.x, self.y, self.sample_weight))
+        arrays, treedef = jax.tree_util.tree_flatten((self.x, self.y, self.sample_weight))
+        self._treedef: Any = treedef
         self._arrays = [np.asarray(a) for a in arrays]
         self._full_mask = np.ones(self.batch_size, bool)
         self._full_mask.flags.writeable = False  # one mask shared by every full batch
@@ -112,7 +113,8 @@ class ArraySource:
 
     def rows(self, index: Span) -> tuple[Any, Any, Any]:
         """`(x, y, sample_weight)` at the rows `index` (None stays None)."""
-        return self._treedef.unflatten([a[index] for a in self._arrays])
+        rows: tuple[Any, Any, Any] = self._treedef.unflatten([a[index] for a in self._arrays])
+        return rows
 
     def batch(self, index: Span) -> Batch:
         """The batch of the rows `index`, padded to `batch_size` when there are fewer."""
@@ -163,9 +165,9 @@ class IterableSource:
         self.steps_per_epoch: int | None = steps or (len(data) if hasattr(data, "__len__") else None)
         self._limit = steps
         self._batch_size: int | None = None
-        self._iterator: Iterator | None = None
+        self._iterator: Iterator[Any] | None = None
 
-    def _fresh_iterator(self) -> Iterator:
+    def _fresh_iterator(self) -> Iterator[Any]:
         return self.data if hasattr(self.data, "__next__") else iter(self.data)
 
     def epoch(self, epoch_index: int) -> Iterator[Batch]:
@@ -292,7 +294,9 @@ def validation_source(data: Any, batch_size: int, steps: int | None) -> ArraySou
     )
 
 
-def split_validation(x: Any, y: Any, sample_weight: Any, fraction: float):
+def split_validation(
+    x: Any, y: Any, sample_weight: Any, fraction: float
+) -> tuple[tuple[Any, Any, Any], tuple[Any, Any, Any]]:
     """Split arrays into (train, validation) triples, validation taken from the end.
 
     As in Keras, the split happens before any shuffling, so the same rows are held out

@@ -47,7 +47,7 @@ class ModelBase(ModelCore):
     predict_on_batch = loops.predict_on_batch
 
     # ------------------------------------------------------------------ saving
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Save the whole model to the directory `path`; `elegy.load(path)` restores it.
 
         The States go to Orbax array files, the model definition to a cloudpickle file.
@@ -56,14 +56,14 @@ class ModelBase(ModelCore):
         """
         return serialization.save_model(self, path)
 
-    def save_weights(self, path: str | os.PathLike) -> Path:
+    def save_weights(self, path: str | os.PathLike[str]) -> Path:
         """Save only the States (params, net and optimizer states, metrics, rng, epoch).
 
         Reading them back with `load_weights` never runs code from the files.
         """
         return serialization.save_weights(self, path)
 
-    def load_weights(self, path: str | os.PathLike) -> None:
+    def load_weights(self, path: str | os.PathLike[str]) -> None:
         """Replace the States with those saved at `path` by `save_weights` or `save`.
 
         The model must be built (`init`, or any call that saw data). Every saved leaf must

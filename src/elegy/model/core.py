@@ -121,7 +121,10 @@ class ModelCore:
         created = created.update(rng=start.rng)
         self._states = self._placed(self._states.maybe_update(**created) if self._init_level else created)
         self._init_level = max(level, self._init_level)
-        self.input_spec = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), batch.x)
+        self.input_spec = jax.tree_util.tree_map(
+            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype),  # type: ignore[no-untyped-call]
+            batch.x,
+        )
         if full:  # kept on the host: training steps donate (reuse) the buffers of their States
             self._fresh_metrics = jax.device_get(created.get("metrics_states"))
             self._fresh_metrics_known = True
@@ -137,7 +140,8 @@ class ModelCore:
         then sees one input layout and compiles once."""
         if self.distribution is None or self.run_eagerly:
             return states
-        return self.distribution.put_states(states)
+        placed: States = self.distribution.put_states(states)
+        return placed
 
     # ------------------------------------------------------------------ steps
     def call_step(self, name: str, **available: Any) -> Any:

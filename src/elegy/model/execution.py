@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -48,7 +48,7 @@ class Execution(NamedTuple):
     a new leading axis (`fused`)."""
 
     batches: Batch
-    count: int
+    count: int  # type: ignore[assignment]  # (shadows tuple.count, which nothing here uses)
 
     @property
     def fused(self) -> bool:
@@ -62,7 +62,8 @@ class Execution(NamedTuple):
         """The first batch alone (what initialization looks at)."""
         if not self.fused:
             return self.batches
-        return jax.tree_util.tree_map(lambda leaf: leaf[0], self.batches)
+        first: Batch = jax.tree_util.tree_map(lambda leaf: leaf[0], self.batches)
+        return first
 
 
 class ExecutionPlan:
@@ -133,7 +134,7 @@ class ExecutionPlan:
 
     def _grouped(self, batches: Iterable[Batch], first_position: int) -> Iterator[Execution]:
         """Batches one by one, or stacked `group` at a time from aligned positions."""
-        size, group = self.group, []
+        size, group = self.group, list[Batch]()
         for position, batch in enumerate(batches, start=first_position):
             if size == 1 or (not group and position % size):
                 yield Execution(batch, 1)
@@ -158,15 +159,17 @@ def _full(span: Span, source: ArraySource) -> bool:
 def _joined(spans: Sequence[Span]) -> Span:
     """One index for the rows of consecutive spans: a slice (a view) when they follow
     each other, else one index array."""
-    if all(isinstance(s, slice) for s in spans):
-        if all(a.stop == b.start for a, b in zip(spans[:-1], spans[1:], strict=True)):
-            return slice(spans[0].start, spans[-1].stop)
+    slices = [s for s in spans if isinstance(s, slice)]
+    if len(slices) == len(spans):
+        if all(a.stop == b.start for a, b in zip(slices[:-1], slices[1:], strict=True)):
+            return slice(slices[0].start, slices[-1].stop)
     return np.concatenate([np.arange(s.start, s.stop) if isinstance(s, slice) else s for s in spans])
 
 
 def _stacked(batch: Batch, group: int) -> Batch:
     """A batch of `group * n` rows as `group` batches of `n` on a new leading axis."""
-    return jax.tree_util.tree_map(lambda a: a.reshape(group, -1, *a.shape[1:]), batch)
+    stacked: Batch = jax.tree_util.tree_map(lambda a: a.reshape(group, -1, *a.shape[1:]), batch)
+    return stacked
 
 
 # ---------------------------------------------------------------- what came back
@@ -181,11 +184,17 @@ def step_logs(logs: Any, execution: Execution, order: Sequence[str] | None) -> l
     """One Logs per step of the execution; reading any of them fetches all, in one transfer."""
     if not execution.fused:
         return [Logs(logs, order)]
-    transfer = functools.cache(lambda: jax.device_get(dict(logs)))
-    return [
-        Logs(logs, order, source=lambda i=i: {k: v[i] for k, v in transfer().items()})
-        for i in range(execution.count)
-    ]
+
+    def fetch() -> dict[str, Any]:
+        fetched: dict[str, Any] = jax.device_get(dict(logs))
+        return fetched
+
+    transfer = functools.cache(fetch)
+
+    def row(i: int) -> Callable[[], dict[str, Any]]:
+        return lambda: {name: value[i] for name, value in transfer().items()}
+
+    return [Logs(logs, order, source=row(i)) for i in range(execution.count)]
 
 
 def last_step(outputs: Any, execution: Execution) -> Any:

@@ -309,7 +309,10 @@ def _shapes_of(x: Any) -> Any:
     """`x` as a tree of `jax.ShapeDtypeStruct` (checked like any input when it holds arrays)."""
     if all(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in jax.tree_util.tree_leaves(x)):
         return x
-    return jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), as_array_tree(x, "x"))
+    return jax.tree_util.tree_map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype),  # type: ignore[no-untyped-call]
+        as_array_tree(x, "x"),
+    )
 
 
 _NO_MODULE = (

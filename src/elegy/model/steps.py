@@ -106,7 +106,7 @@ class TrainStep(NamedTuple):
     states: States
 
 
-TestStep.__test__ = False  # a result type, not a pytest test class
+TestStep.__test__ = False  # type: ignore[attr-defined]  # a result type, not a pytest test class
 
 
 STEP_RESULTS: dict[str, type[NamedTuple]] = {

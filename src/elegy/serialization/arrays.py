@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -154,7 +154,7 @@ def _dtype(leaf: Any) -> np.dtype:
 
 
 def _dtype_name(leaf: Any) -> str:
-    return cast(str, _dtype(leaf).name)
+    return _dtype(leaf).name
 
 
 def _checkpointer() -> Any:

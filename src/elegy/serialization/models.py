@@ -46,7 +46,7 @@ class SavableModel(Protocol):
     def built(self) -> bool: ...
 
 
-def save_model(model: SavableModel, path: str | os.PathLike) -> Path:
+def save_model(model: SavableModel, path: str | os.PathLike[str]) -> Path:
     """Write `model` (definition and States) as the new current version at `path`.
 
     `model.save(path)` calls it. Returns the folder of the version written.
@@ -69,7 +69,7 @@ def save_model(model: SavableModel, path: str | os.PathLike) -> Path:
     return capture(model)(path)
 
 
-def save_weights(model: SavableModel, path: str | os.PathLike) -> Path:
+def save_weights(model: SavableModel, path: str | os.PathLike[str]) -> Path:
     """Write only the States of `model` as the new current version at `path`.
 
     `model.save_weights(path)` calls it. There is no model definition to unpickle, so
@@ -94,7 +94,7 @@ def save_weights(model: SavableModel, path: str | os.PathLike) -> Path:
     return capture(model, weights_only=True)(path)
 
 
-def capture(model: SavableModel, weights_only: bool = False) -> Callable[[str | os.PathLike], Path]:
+def capture(model: SavableModel, weights_only: bool = False) -> Callable[[str | os.PathLike[str]], Path]:
     """Take the model as it is now; return a function that writes that to a path, later.
 
     States are immutable, so holding them is a snapshot: checkpoint callbacks write the
@@ -113,7 +113,7 @@ def capture(model: SavableModel, weights_only: bool = False) -> Callable[[str | 
     return lambda path: write_version(path, kind, write)
 
 
-def load(path: str | os.PathLike) -> Any:
+def load(path: str | os.PathLike[str]) -> Any:
     """Rebuild a model saved with `model.save(path)`: its definition and its States.
 
     The result predicts exactly as the saved model did and continues training as it
@@ -138,7 +138,7 @@ def load(path: str | os.PathLike) -> Any:
     return read_consistently(path, functools.partial(_load_version, path=path))
 
 
-def _load_version(version: SavedVersion, path: str | os.PathLike) -> SavableModel:
+def _load_version(version: SavedVersion, path: str | os.PathLike[str]) -> SavableModel:
     if version.kind != MODEL:
         raise InvalidSaveError(
             f"path: {str(path)!r} holds only weights (written by save_weights); build the model "
@@ -151,7 +151,7 @@ def _load_version(version: SavedVersion, path: str | os.PathLike) -> SavableMode
     return model
 
 
-def load_weights(model: SavableModel, path: str | os.PathLike) -> None:
+def load_weights(model: SavableModel, path: str | os.PathLike[str]) -> None:
     """Replace the States of `model` with those saved at `path`, after checking they fit.
 
     `model.load_weights(path)` calls it. The model must be built (`init`, or any call that
@@ -203,7 +203,8 @@ def _pickled_definition(model: SavableModel, abstract_states: States) -> bytes:
     definition.states = abstract_states
     definition.history = None
     try:
-        return cloudpickle.dumps(definition)
+        pickled: bytes = cloudpickle.dumps(definition)
+        return pickled
     except Exception as error:
         raise TypeError(
             f"save: the model definition cannot be pickled ({error}); something the model holds "
