@@ -59,7 +59,7 @@ class L1L2(Loss):
         super().__init__(name=name or "l1_l2_regularization")
         self.l1, self.l2 = float(l1), float(l2)
 
-    def call(self, states: States) -> jnp.ndarray:
+    def call(self, states: States) -> jnp.ndarray:  # type: ignore[override]  # (declares what it uses)
         penalty = jnp.zeros((), jnp.float32)
         if self.l1:
             penalty += self.l1 * _sum_over_leaves(jnp.abs, states.net_params)

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
 from elegy.arguments import check_frequency
-from elegy.callbacks.callback import Callback, ResumePoint
+from elegy.callbacks.callback import Callback, LogsT, ResumePoint
 from elegy.serialization.arrays import read_plain, read_states, write_states
 from elegy.serialization.background import BackgroundWriter
 from elegy.serialization.store import POINTER, InvalidSaveError, read_version, remove_save, write_version
@@ -63,7 +64,10 @@ class BackupAndRestore(Callback):
     runs_last = True
 
     def __init__(
-        self, backup_dir: str | os.PathLike, save_freq: str | int = "epoch", delete_checkpoint: bool = True
+        self,
+        backup_dir: str | os.PathLike[str],
+        save_freq: str | int = "epoch",
+        delete_checkpoint: bool = True,
     ):
         super().__init__()
         self.backup_dir = os.fspath(backup_dir)
@@ -80,7 +84,7 @@ class BackupAndRestore(Callback):
         self._others = [callback for callback in callbacks if callback is not self]
 
     # ------------------------------------------------------------------ restore
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: LogsT = None) -> None:
         self._batches_seen, self._completed = 0, False
         self._pending_backup, self._resume = None, None
         if not os.path.exists(os.path.join(self.backup_dir, POINTER)):
@@ -107,7 +111,7 @@ class BackupAndRestore(Callback):
         point, self._resume = self._resume, None
         return point
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: LogsT = None) -> None:
         if self._pending_backup is not None:
             self._backup(*self._pending_backup)
             self._pending_backup = None
@@ -128,7 +132,7 @@ class BackupAndRestore(Callback):
             )
 
     def _restore_callbacks(self, version: Any) -> None:
-        saved: dict[str, dict] = version.manifest["callbacks"]
+        saved: dict[str, dict[str, Any]] = version.manifest["callbacks"]
         arrays = read_plain(version, CALLBACK_ARRAYS)
         keyed = dict(self._keyed())
         missing = sorted(set(saved) - set(keyed))
@@ -142,24 +146,24 @@ class BackupAndRestore(Callback):
             keyed[key].set_state({**state, **arrays.get(key, {})})
 
     # ------------------------------------------------------------------ back up
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: LogsT = None) -> None:
         self._epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: LogsT = None) -> None:
         self._batches_seen += 1
-        if self.save_freq != "epoch" and self._batches_seen % self.save_freq == 0:
+        if isinstance(self.save_freq, int) and self._batches_seen % self.save_freq == 0:
             # Written when the next batch begins: if the epoch ends first, the epoch's
             # own backup (with its validation and callbacks' epoch-end work) replaces it.
             self._pending_backup = (self._epoch, batch + 1)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: LogsT = None) -> None:
         self._pending_backup = None
         last = epoch + 1 >= self.params.get("epochs", epoch + 1)
         self._completed = last or bool(self.model.stop_training)
         if not (self._completed and self.delete_checkpoint):
             self._backup(epoch + 1, 0)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: LogsT = None) -> None:
         self._writer.wait()
         finished = self._completed and self.delete_checkpoint
         if finished and os.path.exists(os.path.join(self.backup_dir, POINTER)):
@@ -181,7 +185,7 @@ class BackupAndRestore(Callback):
             "callbacks": json_states,
         }
 
-        def write(folder):
+        def write(folder: Path) -> dict[str, Any]:
             arrays = {key: value for key, value in array_states.items() if value}
             return {**write_states(folder, {**states, CALLBACK_ARRAYS: arrays}), **record}
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from elegy.arguments import check_frequency
-from elegy.callbacks.callback import Callback
+from elegy.callbacks.callback import Callback, LogsT
 from elegy.callbacks.monitoring import monitored, resolve_mode
 from elegy.naming import is_validation_name
 from elegy.serialization.background import BackgroundWriter
@@ -53,7 +53,7 @@ class ModelCheckpoint(Callback):
 
     def __init__(
         self,
-        filepath: str | os.PathLike,
+        filepath: str | os.PathLike[str],
         monitor: str = "val_loss",
         verbose: int = 0,
         save_best_only: bool = False,
@@ -68,14 +68,13 @@ class ModelCheckpoint(Callback):
         self.monitor, self.verbose = monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
         self.better = np.greater if resolve_mode(mode, monitor) == "max" else np.less
-        self.best = initial_value_threshold
-        if self.best is None:
-            self.best = -math.inf if self.better is np.greater else math.inf
+        unset = -math.inf if self.better is np.greater else math.inf
+        self.best: float = unset if initial_value_threshold is None else initial_value_threshold
         self._writer = BackgroundWriter()
         self._batches_seen = 0
         self._epoch = 0
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: LogsT = None) -> None:
         self._batches_seen = 0
         if self.save_best_only and self.save_freq != "epoch" and is_validation_name(self.monitor):
             raise ValueError(
@@ -84,27 +83,27 @@ class ModelCheckpoint(Callback):
                 "(e.g. monitor='loss') or use save_freq='epoch'"
             )
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: LogsT = None) -> None:
         self._epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: LogsT = None) -> None:
         self._batches_seen += 1
-        if self.save_freq != "epoch" and self._batches_seen % self.save_freq == 0:
+        if isinstance(self.save_freq, int) and self._batches_seen % self.save_freq == 0:
             self._save(self._epoch, logs, batch=batch)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: LogsT = None) -> None:
         if self.save_freq == "epoch":
             self._save(epoch, logs)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: LogsT = None) -> None:
         self._writer.wait()  # fit returns with every checkpoint on disk, or raises
 
-    def get_state(self) -> dict:
+    def get_state(self) -> dict[str, Any]:
         # A backup must not record a best value whose checkpoint is not on disk yet.
         self._writer.wait()
         return {"best": float(self.best), "batches_seen": self._batches_seen}
 
-    def set_state(self, state: dict) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         self.best, self._batches_seen = state["best"], state["batches_seen"]
 
     def _save(self, epoch: int, logs: Any, batch: int | None = None) -> None:

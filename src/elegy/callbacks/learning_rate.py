@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from elegy.callbacks.callback import Callback
+from elegy.callbacks.callback import Callback, LogsT
 from elegy.callbacks.monitoring import monitored, resolve_mode
 from elegy.learning_rates import get_learning_rate, set_learning_rate
 
@@ -28,11 +29,11 @@ class _LearningRateCallback(Callback):
         states = self.model.states
         self.model.states = states.update(optimizer_states=set_learning_rate(states.optimizer_states, value))
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: LogsT = None) -> None:
         if batch == 0:  # the rate the epoch's first step used (one fetch per epoch)
             self._epoch_rate = (logs or {}).get("learning_rate")
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: LogsT = None) -> None:
         """A rate that moved during the epoch comes from a schedule, which overrides ours."""
         logged = (logs or {}).get("learning_rate")
         start = getattr(self, "_epoch_rate", None)
@@ -69,32 +70,35 @@ class LearningRateScheduler(_LearningRateCallback):
     def __init__(self, schedule: Callable[[int, float], float]):
         super().__init__()
         self.schedule = schedule
+        self._pending_epoch: int | None = None  # the epoch whose rate waits for the model to build
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: LogsT = None) -> None:
         self._applied_epoch: int | None = None
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: LogsT = None) -> None:
         if epoch == self._applied_epoch:  # resumed inside an epoch whose rate is already set
             return
         self._pending_epoch = epoch
         if self.model.states.optimizer_states is not None:
             self._apply()
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: LogsT = None) -> None:
         if getattr(self, "_pending_epoch", None) is not None:  # the model initialized on this batch
             self._apply()
 
     def _apply(self) -> None:
-        value = self.schedule(self._pending_epoch, self._get())
+        epoch = self._pending_epoch
+        assert epoch is not None  # (only called with an epoch pending)
+        value = self.schedule(epoch, self._get())
         if not isinstance(value, (int, float, np.floating)) or not math.isfinite(value):
             raise ValueError(f"LearningRateScheduler: schedule returned {value!r}, expected a finite float")
         self._set(float(value))
         self._applied_epoch, self._pending_epoch = self._pending_epoch, None
 
-    def get_state(self) -> dict:
+    def get_state(self) -> dict[str, Any]:
         return {"applied_epoch": self._applied_epoch}
 
-    def set_state(self, state: dict) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         self._applied_epoch = state["applied_epoch"]
 
 
@@ -140,11 +144,11 @@ class ReduceLROnPlateau(_LearningRateCallback):
         self.monitor, self.factor, self.patience = monitor, factor, patience
         self.min_delta, self.cooldown, self.min_lr, self.mode = min_delta, cooldown, min_lr, mode
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: LogsT = None) -> None:
         self.best = math.inf if self.mode == "min" else -math.inf
         self.wait, self.cooldown_left = 0, 0
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: LogsT = None) -> None:
         super().on_epoch_end(epoch, logs)
         current = monitored(logs, self.monitor, "ReduceLROnPlateau", self.params.get("validation", False))
         if current is None:
@@ -167,8 +171,8 @@ class ReduceLROnPlateau(_LearningRateCallback):
                     self._set(max(old * self.factor, self.min_lr))
                 self.cooldown_left, self.wait = self.cooldown, 0
 
-    def get_state(self) -> dict:
+    def get_state(self) -> dict[str, Any]:
         return {"best": float(self.best), "wait": self.wait, "cooldown_left": self.cooldown_left}
 
-    def set_state(self, state: dict) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         self.best, self.wait, self.cooldown_left = state["best"], state["wait"], state["cooldown_left"]

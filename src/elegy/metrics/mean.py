@@ -133,7 +133,7 @@ class MeanMetricWrapper(Metric):
         ('within_one', 0.5)
     """
 
-    def __init__(self, fn: Callable, name: str | None = None, on: Any = None, **kwargs: Any):
+    def __init__(self, fn: Callable[..., Any], name: str | None = None, on: Any = None, **kwargs: Any):
         if name is None and type(self) is MeanMetricWrapper:
             name = callable_name(fn)
         super().__init__(name, on=on)
@@ -144,7 +144,14 @@ class MeanMetricWrapper(Metric):
     def init(self) -> MeanState:
         return self._mean.init()
 
-    def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
+    def update(
+        self,
+        state: MeanState,
+        y_true: Any,
+        y_pred: Any,
+        sample_weight: jnp.ndarray | None = None,
+        mask: jnp.ndarray | None = None,
+    ) -> MeanState:
         fn = (lambda y_true, y_pred: self.fn(y_true, y_pred, **self.kwargs)) if self.kwargs else self.fn
         values = jnp.asarray(call_with_context(fn, y_true, y_pred, {}, f"metric {self.name!r}"), jnp.float32)
         if values.ndim == 0:  # one number for the batch: it has no per-row weights
@@ -176,6 +183,13 @@ class LossMean(MeanMetricWrapper):
         super().__init__(loss.call, name=name or loss.name, on=loss.on)
         self.loss = loss
 
-    def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
+    def update(
+        self,
+        state: MeanState,
+        y_true: Any,
+        y_pred: Any,
+        sample_weight: jnp.ndarray | None = None,
+        mask: jnp.ndarray | None = None,
+    ) -> MeanState:
         mask = combine_masks(mask, self.loss.element_mask(y_true, y_pred))
         return super().update(state, y_true, y_pred, sample_weight, mask)

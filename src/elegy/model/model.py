@@ -182,7 +182,7 @@ class Model(ModelBase):
             loss, logs, states = self.call_step("test_step", states=states, **args)
             return GradStep(loss, logs, states, None)
 
-        def loss_fn(params):
+        def loss_fn(params: Any) -> tuple[Any, tuple[Any, States]]:
             loss, logs, new_states = self.call_step(
                 "test_step", states=states.update(net_params=params), **args
             )

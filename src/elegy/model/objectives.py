@@ -65,7 +65,9 @@ class Objectives:
     def has_loss(self) -> bool:
         return bool(self.losses)
 
-    def batch_terms(self, y_true, y_pred, sample_weight, mask, added: Collected, **context: Any):
+    def batch_terms(
+        self, y_true: Any, y_pred: Any, sample_weight: Any, mask: Any, added: Collected, **context: Any
+    ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
         """(total, named loss terms, named added metrics) of one batch.
 
         `context` (`x`, `states`) reaches losses that declare it; `added` holds what the
@@ -91,10 +93,23 @@ class Objectives:
             "added": {name: _MEAN.init() for name in added_metrics},
         }
 
-    def update_states(self, states, y_true, y_pred, sample_weight, mask, total, terms, added_metrics):
+    def update_states(
+        self,
+        states: Any,
+        y_true: Any,
+        y_pred: Any,
+        sample_weight: Any,
+        mask: Any,
+        total: Any,
+        terms: dict[str, Any],
+        added_metrics: dict[str, Any],
+    ) -> dict[str, Any]:
         """Accumulate one batch; loss and added values are weighted by the batch's real rows."""
         rows = batch_rows(y_pred)
-        per_row = lambda value: jnp.broadcast_to(value, (rows,))
+
+        def per_row(value: Any) -> jnp.ndarray:
+            return jnp.broadcast_to(value, (rows,))
+
         values = {"loss": total, **terms}
         _check_known(states["added"], added_metrics)
         return {
@@ -143,10 +158,11 @@ def expand_array_log(name: str, value: jnp.ndarray) -> dict[str, jnp.ndarray]:
     return {f"{name}_{i}": v for i, v in enumerate(value.reshape(-1))}
 
 
-def with_class_weight(sample_weight, class_weight, y_true) -> jnp.ndarray | None:
+def with_class_weight(sample_weight: Any, class_weight: Any, y_true: Any) -> jnp.ndarray | None:
     """`sample_weight` times the weight of each row's class (labels or one-hot targets)."""
     if class_weight is None:
-        return sample_weight
+        given: jnp.ndarray | None = sample_weight
+        return given
     if y_true is None:
         raise ValueError("class_weight needs targets, but y is None")
     y_true = jnp.asarray(y_true)
