@@ -19,6 +19,7 @@ from elegy.data.batches import Batch, padded_batch
 from elegy.data.structure import checked_triple
 from elegy.distributed import Distribution
 from elegy.inject import inject
+from elegy.model.buffers import RetiredBuffers
 from elegy.model.context import note_logs
 from elegy.model.entry_points import CompiledSteps
 from elegy.model.execution import ExecutionPlan
@@ -49,6 +50,7 @@ class ModelCore:
         self.steps_per_execution = check_int(steps_per_execution, "steps_per_execution", 1)
         self.stop_training = False
         self.history: History | None = None
+        self._buffers = RetiredBuffers()
         self._compiled_steps = CompiledSteps(self)
         self.reset()
 
@@ -56,6 +58,7 @@ class ModelCore:
     def reset(self) -> None:
         """Forget everything learned: States return to what the seed alone determines."""
         self._states = initial_states(self.seed)
+        self._buffers.clear()
         self._init_level = NOT_INITIALIZED
         # Shapes and dtypes of the inputs the model was built with (`summary` uses them).
         self.input_spec: Any = None
@@ -64,13 +67,19 @@ class ModelCore:
 
     @property
     def states(self) -> States:
-        """The current States (params, net and optimizer states, metric states, rng)."""
+        """The current States (params, net and optimizer states, metric states, rng).
+
+        A value: later steps never delete or change the arrays of States read here, so
+        they may be kept (see `elegy.model.buffers`).
+        """
+        self._buffers.expose()
         return self._states
 
     @states.setter
     def states(self, value: States) -> None:
         if not isinstance(value, States):
             raise TypeError(f"model.states must be an elegy.States, got {type(value).__name__}")
+        self._buffers.expose()  # the caller still holds `value` (placing may keep its arrays)
         self._states = self._placed(value)
         self._init_level = _level_of(value)
         # Fresh metric accumulators are kept while the assigned States have metric states
@@ -85,6 +94,12 @@ class ModelCore:
         """The loops' own write after each step: States a step returned are already
         checked and placed, so they go in without the setter's work."""
         self._states = states
+
+    def _commit_trained(self, states: States, given: States) -> None:
+        """Store the States a training step returned from `given`; `given`'s buffers are
+        then the loop's alone (unless exposed) and the next training step writes over them."""
+        self._states = states
+        self._buffers.returned(*given.leaves())
 
     @property
     def initialized(self) -> bool:
@@ -107,7 +122,7 @@ class ModelCore:
         full = y is not None
         self._check_ready("train_step" if full else "pred_step", what="init")
         self._ensure_initialized(self._single_batch(x, y, sample_weight), full)
-        return self._states
+        return self.states
 
     def _ensure_initialized(self, batch: Batch, full: bool) -> None:
         level = FULLY_INITIALIZED if full else PREDICT_READY
@@ -176,6 +191,7 @@ class ModelCore:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         del state["_compiled_steps"]  # compiled functions belong to this process
+        state["_buffers"] = RetiredBuffers()  # spare device memory is not part of a model
         # Devices belong to the process that holds them: a pickled or saved model comes
         # back undistributed; set `model.distribution` again where it is loaded.
         state["distribution"] = None

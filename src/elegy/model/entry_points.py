@@ -3,12 +3,12 @@
 An entry point runs one of the model's steps over a batch (or over several stacked ones,
 fused into a `lax.scan`) as `(States, Batch, class_weight) -> (outputs, States)`:
 
-    entry       step         initializing  training   donates its States
-    init        train_step   True          True       no
-    init_pred   pred_step    True          True       no
-    train       train_step   False         True       yes
-    test        test_step    False         False      no
-    pred        pred_step    False         False      no
+    entry       step         initializing  training   writes its new States
+    init        train_step   True          True       in new buffers
+    init_pred   pred_step    True          True       in new buffers
+    train       train_step   False         True       over retired buffers (donated)
+    test        test_step    False         False      only the changed leaves, new
+    pred        pred_step    False         False      only the changed leaves, new
 
 `CompiledSteps` owns everything about them: the jit (and its donation and compiler
 options), the cache of compiled functions, the note when one traces again with other
@@ -26,6 +26,7 @@ import jax
 from elegy import hooks
 from elegy.data.batches import Batch
 from elegy.distributed import Distribution
+from elegy.model.buffers import RetiredBuffers
 from elegy.model.context import log_order, running_step
 from elegy.model.execution import Execution
 from elegy.model.forwarding import over_leaves, with_states
@@ -49,6 +50,7 @@ class SteppedModel(Protocol):
 
     run_eagerly: bool
     distribution: Distribution | None
+    _buffers: RetiredBuffers
 
     def call_step(self, name: str, **available: Any) -> Any: ...
 
@@ -95,15 +97,23 @@ class CompiledSteps:
         if self._model.run_eagerly:
             # The same arrays a compiled step sees: jax arrays, dtypes canonicalized.
             return lambda states, batch, class_weight: run(states, *jax.device_put((batch, class_weight)))
-        donated = entry == "train"
-        body = over_leaves(scanned(run) if fused else run, changed_only=not donated)
+        training = entry == "train"
+        body = over_leaves(scanned(run) if fused else run, changed_only=not training)
+        if not training:
+            jitted = jax.jit(body, static_argnums=0, compiler_options=compiler_options(entry))
+            return with_states(jitted, changed_only=True)
+
+        def writing_over(treedef: Any, leaves: list[Any], spare: list[Any], *rest: Any) -> Any:
+            return body(treedef, leaves, *rest)  # the new States go where `spare` was
+
         jitted = jax.jit(
-            body,
+            writing_over,
             static_argnums=0,
-            donate_argnums=(1,) if donated else (),
+            donate_argnums=2,  # never the States read: see elegy.model.buffers
+            keep_unused=True,
             compiler_options=compiler_options(entry),
         )
-        return with_states(jitted, changed_only=not donated)
+        return with_states(jitted, changed_only=False, buffers=self._model._buffers)
 
     def _run(self, entry: str, states: States, batch: Batch, class_weight: Any) -> tuple[Any, States]:
         """The body of an entry point (while JAX traces it, unless run eagerly)."""

@@ -11,8 +11,7 @@ Three costs of passing States to `jax.jit` as they are, all paid on every step:
   optimizer state on every call: about 3 MB a step for that MLP with Adam, a third of the
   time of an evaluation step. Such steps return only the leaves that changed, by
   position, and the caller keeps the input's own for the rest. Training steps return
-  every leaf: they donate their input, which XLA then updates in place (a donated leaf
-  put back would be deleted).
+  every leaf, written in place over retired buffers they donate (`elegy.model.buffers`).
 - Rebuilding States from the leaves a step returned, only for the next step to flatten
   them again (about 20 us a step for that MLP, more with more leaves). The States a step
   returns keep its leaves until something reads them (`States.from_leaves`), so a loop
@@ -26,6 +25,7 @@ from typing import Any
 
 import jax
 
+from elegy.model.buffers import RetiredBuffers
 from elegy.states import States
 
 
@@ -47,10 +47,13 @@ def over_leaves(step: Callable[..., tuple[Any, Any]], changed_only: bool) -> Cal
     return run
 
 
-def with_states(compiled: Callable[..., Any], changed_only: bool) -> Callable[..., tuple[Any, Any]]:
+def with_states(
+    compiled: Callable[..., Any], changed_only: bool, buffers: RetiredBuffers | None = None
+) -> Callable[..., tuple[Any, Any]]:
     """`compiled` (jitted `over_leaves`, the treedef static, with the same
     `changed_only`) called as `(states, *rest) -> (outputs, states)` again. The
-    jitted function is kept as `.jitted`.
+    jitted function is kept as `.jitted`. With `buffers`, `compiled` takes the buffers to
+    donate after the leaves (`(treedef, leaves, spare, *rest)`), taken from `buffers`.
 
     The States it returns stay the flat list of leaves until something reads them
     (`States.from_leaves`): fed to the next step unread, they cross no tree walk at all.
@@ -58,7 +61,10 @@ def with_states(compiled: Callable[..., Any], changed_only: bool) -> Callable[..
 
     def call(states: States, *rest: Any) -> tuple[Any, Any]:
         treedef, leaves = states.leaves()
-        outputs, new = compiled(treedef, leaves, *rest)
+        if buffers is None:
+            outputs, new = compiled(treedef, leaves, *rest)
+        else:
+            outputs, new = compiled(treedef, leaves, buffers.take(treedef, leaves), *rest)
         if isinstance(new, States):  # restructured: returned whole
             return outputs, new
         if changed_only:  # only the changed leaves came back: Python work per change

@@ -121,7 +121,7 @@ def fit(
     try:  # on_train_end runs however fit ends, so writers and files get closed
         for epoch in range(point.epoch, epochs):
             callback_list.on_epoch_begin(epoch)
-            counter = int(model.states.get("epoch", 0)) if resumed_counter is None else resumed_counter
+            counter = int(model._states.get("epoch", 0)) if resumed_counter is None else resumed_counter
             resumed_counter = None  # (restored with the States on the first batch)
             last: tuple[Any, Execution] | None = None  # the last execution and its logs
             step = skip
@@ -131,10 +131,11 @@ def fit(
                     if restore is not None:  # before any callback sees a batch
                         model.states, restore = restore(model.states), None
                     if not skip:  # a resumed epoch keeps its restored running metrics
-                        model._commit(model._with_fresh_metrics(model.states))
+                        model._commit(model._with_fresh_metrics(model._states))
                 callback_list.on_train_batch_begin(step)
-                outputs, states = compiled.execute("train", model.states, execution, class_weights)
-                model._commit(states)
+                given = model._states
+                outputs, states = compiled.execute("train", given, execution, class_weights)
+                model._commit_trained(states, given)
                 logs = step_logs(outputs, execution, compiled.log_order("train"))
                 _replay(callback_list.on_train_batch_begin, callback_list.on_train_batch_end, step, logs)
                 last, step = (outputs, execution), step + execution.count
@@ -143,7 +144,7 @@ def fit(
             if last is None:
                 raise ValueError("fit: the training data produced no batches this epoch")
             skip = 0
-            model._commit(model._placed(model.states.update(epoch=np.asarray(counter + 1, np.int32))))
+            model._commit(model._placed(model._states.update(epoch=np.asarray(counter + 1, np.int32))))
             epoch_logs = Logs(last_step(*last), compiled.log_order("train"))
             if validation is not None and (epoch + 1) % validation_freq == 0:
                 val_logs = test_loop(model, validation, callback_list)
@@ -154,6 +155,7 @@ def fit(
                 break
     finally:
         compiled.warn_on_retrace = False
+        model._buffers.clear()  # spare copies of the States are needed only while training
         callback_list.on_train_end(epoch_logs)
     model.history = history
     return history
@@ -254,9 +256,9 @@ def train_on_batch(
     model._ensure_initialized(batch, full=True)
     vector = class_weight_vector(class_weight)
     weights = None if vector is None else np.asarray(vector, np.float32)
-    states = model._with_fresh_metrics(model.states)
-    logs, states = model._compiled_steps("train")(states, batch, weights)
-    model._commit(states)
+    given = model._with_fresh_metrics(model._states)
+    logs, states = model._compiled_steps("train")(given, batch, weights)
+    model._commit_trained(states, given)
     return dict(Logs(logs, model._compiled_steps.log_order("train")))
 
 

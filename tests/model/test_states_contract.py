@@ -1,0 +1,158 @@
+"""The States contract: States a user can reach are never deleted or changed by a later
+step, and a step that fails leaves the States it started from."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from tests.conftest import blobs, mlp_forward
+
+import elegy
+from elegy.callbacks import LambdaCallback
+
+X, Y = blobs(96)  # batch 16: 6 batches per epoch
+BATCH = 16
+
+
+def make_model(cls=elegy.Model, steps=1, run_eagerly=False, optimizer=None, **kwargs):
+    return cls(
+        mlp_forward,
+        loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        optimizer=optimizer or optax.adam(1e-2),
+        steps_per_execution=steps,
+        run_eagerly=run_eagerly,
+        **kwargs,
+    )
+
+
+def host(tree):
+    if isinstance(tree, elegy.States):
+        tree = dict(tree)
+    return jax.tree_util.tree_map(np.asarray, jax.device_get(tree))
+
+
+def assert_same(a, b):
+    """Bitwise equal trees (the structure too)."""
+    flat_a, tree_a = jax.tree_util.tree_flatten(host(a))
+    flat_b, tree_b = jax.tree_util.tree_flatten(host(b))
+    assert tree_a == tree_b
+    for left, right in zip(flat_a, flat_b, strict=True):
+        np.testing.assert_array_equal(left, right)
+
+
+def trained_on(batches, steps=1):
+    """A model trained, without shuffling, on the first `batches` batches only."""
+    model = make_model(steps=steps)
+    model.fit(X[: batches * BATCH], Y[: batches * BATCH], batch_size=BATCH, shuffle=False, verbose=0)
+    return model
+
+
+# ------------------------------------------------------------------ held references
+@pytest.mark.parametrize("run_eagerly", [False, True])
+def test_params_held_across_fit_stay_readable_and_unchanged(run_eagerly):
+    """The low-level guide's own pattern: keep the params, train, use them."""
+    model = make_model(run_eagerly=run_eagerly)
+    model.init(X[:BATCH], Y[:BATCH])
+    params = model.states.net_params
+    before = host(params)
+    model.fit(X, Y, batch_size=BATCH, epochs=2, verbose=0)
+    shifted = jax.tree_util.tree_map(lambda p: p + 1, params)  # deleted arrays would raise here
+    assert_same(params, before)
+    assert_same(shifted, jax.tree_util.tree_map(lambda p: p + 1, before))
+    assert not np.array_equal(
+        host(model.states.net_params)["mlp/~/linear_0"]["w"], before["mlp/~/linear_0"]["w"]
+    )
+
+
+@pytest.mark.parametrize(("steps", "executions"), [(1, 12), (4, 6)])
+def test_states_read_by_a_callback_on_every_batch_all_survive(steps, executions):
+    """Each States a callback keeps is the value it read: training went on in buffers of
+    its own. (Fused, the hooks of a group run after it and see its last States: each epoch
+    runs one group of 4 and 2 batches alone.)
+    The last one kept is what fit leaves in the model."""
+    model = make_model(steps=steps)
+    kept = []
+    keep = LambdaCallback(on_train_batch_end=lambda batch, logs: kept.append(model.states))
+    model.fit(X, Y, batch_size=BATCH, epochs=2, verbose=0, callbacks=[keep])
+    assert len(kept) == 12
+    values = [host(states)["net_params"]["mlp/~/linear_0"]["w"] for states in kept]
+    distinct = [
+        a for a, b in zip(values, [None, *values[:-1]], strict=True) if b is None or not np.array_equal(a, b)
+    ]
+    assert len(distinct) == executions  # every execution trained, and each kept its own value
+    assert_same(kept[-1].net_params, model.states.net_params)
+
+
+def test_states_assigned_by_the_user_are_not_written_over():
+    model = make_model()
+    model.fit(X, Y, batch_size=BATCH, verbose=0)
+    mine = model.states.update(net_params=jax.tree_util.tree_map(jnp.zeros_like, model.states.net_params))
+    model.states = mine
+    model.fit(X, Y, batch_size=BATCH, verbose=0)
+    arrays = [leaf for leaf in jax.tree_util.tree_leaves(dict(mine)) if isinstance(leaf, jax.Array)]
+    assert arrays and not any(leaf.is_deleted() for leaf in arrays)
+    assert all(float(jnp.abs(p).sum()) == 0 for p in jax.tree_util.tree_leaves(mine.net_params))
+
+
+def test_train_on_batch_keeps_what_the_user_holds():
+    model = make_model()
+    model.train_on_batch(X[:BATCH], Y[:BATCH])
+    held = model.states
+    before = host(held)
+    for _ in range(3):
+        model.train_on_batch(X[:BATCH], Y[:BATCH])
+    assert_same(held, before)
+
+
+# ------------------------------------------------------------------ failed steps
+class FailsAtCall(elegy.Model):
+    """A train step with a host callback that raises on its `fail_at`-th run (1-based)."""
+
+    fail_at = 0
+
+    def train_step(self, states, initializing, **kwargs):
+        result = super().train_step(states=states, initializing=initializing, **kwargs)
+        if not initializing:
+            jax.debug.callback(self._count, result.logs["loss"])
+        return result
+
+    def _count(self, _loss):
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == self.fail_at:
+            raise RuntimeError(f"injected failure at step {self.calls}")
+
+
+@pytest.mark.parametrize(("steps", "fail_at", "completed"), [(1, 4, 3), (2, 4, 2), (3, 2, 0)])
+def test_a_step_that_raises_leaves_the_states_of_the_last_completed_execution(steps, fail_at, completed):
+    """`completed` batches ran in executions that finished before the failing one."""
+    model = make_model(FailsAtCall, steps=steps)
+    model.fail_at = fail_at
+    model.init(X[:BATCH], Y[:BATCH])
+    with pytest.raises(Exception, match="injected failure at step"):
+        model.fit(X, Y, batch_size=BATCH, shuffle=False, verbose=0)
+    if completed:
+        expected = trained_on(completed, steps=steps).states
+        assert_same(model.states.net_params, expected.net_params)
+        assert_same(model.states.optimizer_states, expected.optimizer_states)
+    # readable, savable, trainable
+    model.predict(X[:5])
+    model.fit(X, Y, batch_size=BATCH, verbose=0)
+    assert np.isfinite(model.evaluate(X, Y, verbose=0)["loss"])
+
+
+def test_debug_nans_reports_the_nan_and_keeps_the_states():
+    model = make_model()
+    model.fit(X, Y, batch_size=BATCH, verbose=0)
+    before = host(model.states)
+    bad = X.copy()
+    bad[BATCH + 3, 0] = np.nan  # in the second batch
+    with jax.debug_nans(True), pytest.raises(FloatingPointError, match="nan"):
+        model.fit(bad, Y, batch_size=BATCH, shuffle=False, verbose=0)
+    params = host(model.states.net_params)
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree_util.tree_leaves(params))
+    assert not np.array_equal(
+        params["mlp/~/linear_0"]["w"], before["net_params"]["mlp/~/linear_0"]["w"]
+    )  # batch 1 trained
+    model.fit(X, Y, batch_size=BATCH, verbose=0)
