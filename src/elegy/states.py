@@ -219,20 +219,46 @@ def _describe(value: Any) -> str:
     return f"<{type(value).__name__} with {len(leaves)} leaves>"
 
 
-def initial_states(seed: int) -> States:
-    """The States every model starts from: the rng derived from `seed`, epoch 0.
+# Folded into the training rng's key to start the evaluation stream (the bytes of "eval").
+EVALUATION_STREAM = 0x6576616C
 
+
+def initial_states(seed: int) -> States:
+    """The States every model starts from: two rng streams derived from `seed`, epoch 0.
+
+    `rng` feeds the training steps; `eval_rng` the evaluation and prediction steps, so that
+    evaluating (validation inside `fit` included) never changes what training draws.
     `epoch` counts the epochs trained so far; shuffling derives from it and the seed, so a
     second `fit` gets fresh orders and a resumed run the same ones.
     """
+    key = jax.random.PRNGKey(seed)
     return States(
         net_params=None,
         net_states=None,
         metrics_states=None,
         optimizer_states=None,
-        rng=RNGSeq(jax.random.PRNGKey(seed)),
+        rng=RNGSeq(key),
+        eval_rng=evaluation_rng(key),
         epoch=np.asarray(0, np.int32),
     )
+
+
+def evaluation_rng(training_key: Any) -> RNGSeq:
+    """The start of the evaluation stream of a training rng whose key is `training_key`."""
+    return RNGSeq(jax.random.fold_in(training_key, EVALUATION_STREAM))
+
+
+def on_evaluation_stream(states: States) -> States:
+    """`states` as an evaluation step receives them: `rng` is the evaluation stream
+    (`eval_rng`, started from `rng` if the States have none), advanced."""
+    stream = states.get("eval_rng") or evaluation_rng(states.rng.key)
+    return advance_rng(states.update(rng=stream))
+
+
+def off_evaluation_stream(returned: States, given: States) -> States:
+    """The States an evaluation step `returned`, its rng stored back as `eval_rng` and the
+    training `rng` of the States it was `given`, untouched."""
+    return returned.update(rng=given.rng, eval_rng=returned.rng)
 
 
 def advance_rng(states: States) -> States:

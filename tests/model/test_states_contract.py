@@ -156,3 +156,64 @@ def test_debug_nans_reports_the_nan_and_keeps_the_states():
         params["mlp/~/linear_0"]["w"], before["net_params"]["mlp/~/linear_0"]["w"]
     )  # batch 1 trained
     model.fit(X, Y, batch_size=BATCH, verbose=0)
+
+
+# ------------------------------------------------------------------ threading
+class CountsCalls(elegy.Model):
+    """Keeps a field of its own: how many pred and test steps ran, and the last key drawn."""
+
+    def pred_step(self, x, states, initializing, training):
+        result = super().pred_step(x=x, states=states, initializing=initializing, training=training)
+        states = result.states
+        count = states.get("pred_calls", jnp.zeros((), jnp.int32))
+        key = states.rng.next()
+        return result._replace(states=states.update(pred_calls=count + 1, last_key=key))
+
+    def test_step(self, states, **kwargs):
+        result = super().test_step(states=states, **kwargs)
+        count = result.states.get("test_calls", jnp.zeros((), jnp.int32))
+        return result._replace(states=result.states.update(test_calls=count + 1))
+
+
+@pytest.mark.parametrize("run_eagerly", [False, True])
+def test_every_entry_point_keeps_the_states_its_step_returns(run_eagerly):
+    model = make_model(CountsCalls, run_eagerly=run_eagerly)
+    model.fit(X, Y, batch_size=BATCH, verbose=0)  # init, then 6 train steps, each through test and pred
+    assert int(model.states.test_calls) == 7 and int(model.states.pred_calls) == 7
+    model.evaluate(X, Y, batch_size=BATCH, verbose=0)  # 6 more
+    model.test_on_batch(X[:BATCH], Y[:BATCH])
+    assert int(model.states.test_calls) == 14 and int(model.states.pred_calls) == 14
+    keys = []
+    for _ in range(2):
+        model.predict(X, batch_size=BATCH)
+        keys.append(np.asarray(model.states.last_key))
+    model.predict_on_batch(X[:BATCH])
+    keys.append(np.asarray(model.states.last_key))
+    assert int(model.states.pred_calls) == 14 + 6 + 6 + 1
+    assert not np.array_equal(keys[0], keys[1]) and not np.array_equal(keys[1], keys[2])
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_validation_never_changes_the_training_run(steps):
+    plain, validated = make_model(steps=steps), make_model(steps=steps)
+    plain.fit(X, Y, batch_size=BATCH, epochs=3, verbose=0)
+    validated.fit(X, Y, batch_size=BATCH, epochs=3, verbose=0, validation_data=(X[:40], Y[:40]))
+    without = dict(validated.states)
+    assert not np.array_equal(without.pop("eval_rng").key, plain.states.eval_rng.key)
+    reference = dict(plain.states)
+    del reference["eval_rng"]
+    assert_same(without, reference)  # params, optimizer and metric states, rng, epoch
+
+
+def test_evaluate_and_predict_leave_the_default_fields_bit_identical():
+    model = make_model()
+    model.fit(X, Y, batch_size=BATCH, verbose=0)
+    before = host(model.states)
+    model.evaluate(X, Y, batch_size=BATCH, verbose=0)
+    model.predict(X, batch_size=BATCH)
+    model.test_on_batch(X[:BATCH], Y[:BATCH])
+    model.predict_on_batch(X[:BATCH])
+    after = host(model.states)
+    assert not np.array_equal(after["eval_rng"].key, before["eval_rng"].key)  # its stream moved on
+    for name in ("net_params", "net_states", "optimizer_states", "metrics_states", "rng", "epoch"):
+        assert_same({name: after[name]}, {name: before[name]})

@@ -31,7 +31,7 @@ from elegy.model.context import log_order, running_step
 from elegy.model.execution import Execution
 from elegy.model.forwarding import over_leaves, with_states
 from elegy.model.retrace import RetraceWarning, changes, message, signature
-from elegy.states import States, advance_rng
+from elegy.states import States, advance_rng, off_evaluation_stream, on_evaluation_stream
 
 # What each entry point runs: (step method, initializing, training).
 ENTRY_POINTS = {
@@ -121,7 +121,8 @@ class CompiledSteps:
         model = self._model
         if not model.run_eagerly:  # this Python runs only while JAX traces the step
             self._note_trace(entry, states, batch, class_weight)
-        given, states = states, advance_rng(states)
+        given = states
+        states = advance_rng(states) if training else on_evaluation_stream(states)
         with running_step(batch.mask) as running, hooks.collecting() as uncollected:
             result = model.call_step(
                 step,
@@ -136,7 +137,7 @@ class CompiledSteps:
             )
         if step != "pred_step":
             check_all_collected(uncollected, step)
-        new_states = result.states
+        new_states = result.states if training else off_evaluation_stream(result.states, given)
         if model.distribution is not None and not model.run_eagerly:
             new_states = model.distribution.constrain_states(new_states, unchanged_from=given)
         if step == "pred_step":

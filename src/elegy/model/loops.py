@@ -173,8 +173,10 @@ def evaluate(
 ) -> dict[str, float]:
     """Loss and metrics over the whole data set, as a dict of floats.
 
-    The values are exact weighted means over every sample. `model.states` is left as
-    it was.
+    The values are exact weighted means over every sample, from fresh metric
+    accumulators. The States the test step returns are kept, their rng on the evaluation
+    stream (`eval_rng`), the model's metric accumulators as they were: with the default
+    steps, params, net states and optimizer states are left bit-identical.
     """
     verbose = check_verbose(verbose)
     model._check_ready("test_step", what="evaluate")
@@ -185,16 +187,16 @@ def evaluate(
 
 
 def test_loop(model: ModelCore, source: Any, callback_list: CallbackList) -> Logs:
-    """One pass of the test step over `source`, from fresh metrics; the model's States
-    are left as they were."""
+    """One pass of the test step over `source`, from fresh metrics; the model keeps the
+    States it returns but its own metric accumulators (see `evaluate`)."""
     compiled = model._compiled_steps
     callback_list.on_test_begin()
     last: tuple[Any, Execution] | None = None  # the last execution and its logs
-    states, step = model.states, 0
+    states, step = model._states, 0
     for execution in model._plan().executions(source, 0):
         if last is None:
             model._ensure_initialized(execution.first(), full=True)
-            states = model._with_fresh_metrics(model.states)
+            states = model._with_fresh_metrics(model._states)
         callback_list.on_test_batch_begin(step)
         outputs, states = compiled.execute("test", states, execution, None)
         logs = step_logs(outputs, execution, compiled.log_order("test"))
@@ -202,6 +204,7 @@ def test_loop(model: ModelCore, source: Any, callback_list: CallbackList) -> Log
         last, step = (outputs, execution), step + execution.count
     if last is None:
         raise ValueError("evaluate: the data produced no batches")
+    model._commit(_keeping_metrics(states, model._states))
     result = Logs(last_step(*last), compiled.log_order("test"))
     callback_list.on_test_end(result)
     return result
@@ -215,7 +218,10 @@ def predict(
     steps: int | None = None,
     callbacks: Iterable[Any] | None = None,
 ) -> Any:
-    """Predictions for every sample of `x`, as numpy arrays in the module's structure."""
+    """Predictions for every sample of `x`, as numpy arrays in the module's structure.
+
+    The model keeps the States the pred step returns, their rng on the evaluation stream.
+    """
     verbose = check_verbose(verbose)
     model._check_ready("pred_step", what="predict")
     batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
@@ -229,7 +235,7 @@ def predict(
     for execution in model._plan().executions(source, 0):
         if states is None:
             model._ensure_initialized(execution.first(), full=False)
-            states = model.states
+            states = model._states
         callback_list.on_predict_batch_begin(step)
         y_pred, states = compiled.execute("pred", states, execution, None)
         if callback_list.callbacks:  # (slicing a fused execution per step costs dispatches)
@@ -237,8 +243,9 @@ def predict(
             _replay(callback_list.on_predict_batch_begin, callback_list.on_predict_batch_end, step, per_step)
         outputs.append((y_pred, execution))
         step += execution.count
-    if not outputs:
+    if states is None:
         raise ValueError("predict: x produced no batches")
+    model._commit(states)
     callback_list.on_predict_end()
     return real_rows(outputs)
 
@@ -263,21 +270,32 @@ def train_on_batch(
 
 
 def test_on_batch(model: ModelCore, x: Any, y: Any = None, sample_weight: Any = None) -> dict[str, float]:
-    """Loss and metrics of one batch, as floats; `model.states` is left as it was."""
+    """Loss and metrics of one batch, as floats; the States are kept as `evaluate` keeps them."""
     model._check_ready("test_step", what="test_on_batch")
     batch = model._single_batch(x, y, sample_weight)
     model._ensure_initialized(batch, full=True)
-    logs, _ = model._compiled_steps("test")(model._with_fresh_metrics(model.states), batch, None)
+    logs, states = model._compiled_steps("test")(model._with_fresh_metrics(model._states), batch, None)
+    model._commit(_keeping_metrics(states, model._states))
     return dict(Logs(logs, model._compiled_steps.log_order("test")))
 
 
 def predict_on_batch(model: ModelCore, x: Any) -> Any:
-    """Predictions for one batch, as numpy arrays."""
+    """Predictions for one batch, as numpy arrays; the States are kept as `predict` keeps them."""
     model._check_ready("pred_step", what="predict_on_batch")
     batch = model._single_batch(x, None, None)
     model._ensure_initialized(batch, full=False)
-    y_pred, _ = model._compiled_steps("pred")(model.states, batch, None)
+    y_pred, states = model._compiled_steps("pred")(model._states, batch, None)
+    model._commit(states)
     return jax.device_get(y_pred)
+
+
+def _keeping_metrics(returned: States, current: States) -> States:
+    """What an evaluation leaves in the model: the States its test step `returned`, with
+    the `current` metric accumulators (an evaluation's own are fresh, reported in its logs,
+    and never mixed into training's)."""
+    if "metrics_states" not in returned:
+        return returned
+    return returned.update(metrics_states=current.get("metrics_states"))
 
 
 def _replay(
