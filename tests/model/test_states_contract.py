@@ -217,3 +217,114 @@ def test_evaluate_and_predict_leave_the_default_fields_bit_identical():
     assert not np.array_equal(after["eval_rng"].key, before["eval_rng"].key)  # its stream moved on
     for name in ("net_params", "net_states", "optimizer_states", "metrics_states", "rng", "epoch"):
         assert_same({name: after[name]}, {name: before[name]})
+
+
+# ------------------------------------------------------------------ non-finite steps
+def nan_at_batch(k):
+    """X with a NaN in batch k (0-based, no shuffling)."""
+    bad = X.copy()
+    bad[k * BATCH + 2, 1] = np.nan
+    return bad
+
+
+@pytest.mark.parametrize("steps", [1, 2])
+def test_a_nan_batch_stops_training_with_the_states_before_it(steps, tmp_path):
+    """NaN in batch 3 of the second epoch: params and optimizer state are those after
+    the first epoch and batches 0-2 of the second; the checkpoint written is finite."""
+    data = np.concatenate([X, X[: 3 * BATCH]]), np.concatenate([Y, Y[: 3 * BATCH]])
+    expected = make_model(steps=steps)
+    expected.fit(*data, batch_size=BATCH, shuffle=False, verbose=0)  # 6 + 3 batches, as one epoch
+
+    model = make_model(steps=steps)
+    model.fit(X, Y, batch_size=BATCH, shuffle=False, verbose=0)
+    checkpoint = elegy.callbacks.ModelCheckpoint(tmp_path / "ckpt", monitor="loss", save_weights_only=True)
+    callbacks = [
+        elegy.callbacks.TerminateOnNaN(),
+        elegy.callbacks.EarlyStopping(monitor="loss", patience=5, restore_best_weights=True),
+        checkpoint,
+    ]
+    history = model.fit(
+        nan_at_batch(3), Y, batch_size=BATCH, epochs=3, shuffle=False, verbose=0, callbacks=callbacks
+    )
+    assert len(history.history["loss"]) == 1 and np.isnan(history.history["loss"][0])  # honest logs
+    # (9 steps with padding differ from 6 + 3 only in float rounding of the epoch boundary)
+    for name in ("net_params", "optimizer_states"):
+        flat = jax.tree_util.tree_leaves(host(model.states.get(name)))
+        reference = jax.tree_util.tree_leaves(host(expected.states.get(name)))
+        for a, b in zip(flat, reference, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    restored = make_model(steps=steps)
+    restored.init(X[:BATCH], Y[:BATCH])
+    restored.load_weights(tmp_path / "ckpt")
+    assert_same(restored.states.net_params, model.states.net_params)
+    assert all(
+        np.isfinite(leaf).all() for leaf in jax.tree_util.tree_leaves(host(restored.states.net_params))
+    )
+
+
+def test_without_terminate_on_nan_fit_stops_with_a_warning():
+    model = make_model()
+    with pytest.warns(RuntimeWarning, match="fit stopped in epoch 0: a training step had a non-finite"):
+        history = model.fit(nan_at_batch(0), Y, batch_size=BATCH, epochs=3, shuffle=False, verbose=0)
+    assert len(history.history["loss"]) == 1
+    fresh = make_model()
+    fresh.init(X[:BATCH], Y[:BATCH])
+    assert_same(model.states.net_params, fresh.states.net_params)  # no update went through
+    model.fit(X, Y, batch_size=BATCH, verbose=0)  # and training can go on
+
+
+def test_train_on_batch_reports_a_nan_and_keeps_the_weights():
+    model = make_model()
+    model.train_on_batch(X[:BATCH], Y[:BATCH])
+    before = host(model.states)
+    logs = model.train_on_batch(nan_at_batch(0)[:BATCH], Y[:BATCH])
+    assert np.isnan(logs["loss"])
+    assert_same(model.states.net_params, before["net_params"])
+    assert_same(model.states.optimizer_states, before["optimizer_states"])
+
+
+# ------------------------------------------------------------------ reconfiguring
+def test_a_new_optimizer_takes_effect_from_a_fresh_state():
+    model = make_model(optimizer=optax.sgd(0.0))
+    model.fit(X, Y, batch_size=BATCH, shuffle=False, verbose=0)
+    start = host(model.states.net_params)
+    with pytest.warns(UserWarning, match="model.optimizer replaced: its state starts fresh"):
+        model.optimizer = optax.sgd(0.5)
+    model.train_on_batch(X[:BATCH], Y[:BATCH])
+    # by hand: one SGD step of the same loss on the same batch, in optax
+    module = elegy.module.to_pure_module(mlp_forward)
+
+    def loss(params):
+        y_pred, _ = module.apply(params, {}, None, X[:BATCH], training=True)
+        return optax.softmax_cross_entropy_with_integer_labels(y_pred, Y[:BATCH]).mean()
+
+    grads = jax.grad(loss)(start)
+    expected = optax.apply_updates(start, jax.tree_util.tree_map(lambda g: -0.5 * g, grads))
+    for a, b in zip(
+        jax.tree_util.tree_leaves(host(model.states.net_params)),
+        jax.tree_util.tree_leaves(expected),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_new_loss_and_metrics_take_effect():
+    model = make_model()
+    model.fit(X, Y, batch_size=BATCH, verbose=0)
+    xent = elegy.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.metrics = ["accuracy", elegy.metrics.LossMean(xent, name="xent")]
+    model.loss = elegy.losses.SparseCategoricalCrossentropy(from_logits=True, weight=2.0)
+    logs = model.evaluate(X, Y, batch_size=BATCH, verbose=0)
+    assert set(logs) >= {"loss", "accuracy", "xent"}
+    assert logs["loss"] == pytest.approx(2 * logs["xent"], rel=1e-5)
+    history = model.fit(X, Y, batch_size=BATCH, verbose=0)
+    assert "xent" in history.history
+
+
+def test_a_built_model_refuses_a_new_module():
+    model = make_model()
+    model.fit(X, Y, batch_size=BATCH, verbose=0)
+    with pytest.raises(ValueError, match="module cannot be replaced once the model is built"):
+        model.module = mlp_forward
+    model.reset()
+    model.module = mlp_forward

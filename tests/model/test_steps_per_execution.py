@@ -107,8 +107,10 @@ def test_a_fused_step_has_no_conditional():
     treedef, leaves = states.leaves()
     for entry in ("train", "test", "pred"):
         jitted = model._compiled_steps(entry, fused=True).jitted
-        states_arguments = (leaves, leaves) if entry == "train" else (leaves,)  # (+ the buffers written over)
-        text = jitted.lower(treedef, *states_arguments, execution.batches, None).as_text()
+        if entry == "train":  # (+ the buffers written over, and the halted flag)
+            text = jitted.lower(treedef, leaves, leaves, execution.batches, None, np.False_).as_text()
+        else:
+            text = jitted.lower(treedef, leaves, execution.batches, None).as_text()
         assert "stablehlo.while" in text and "stablehlo.case" not in text and "stablehlo.if" not in text
 
 
@@ -148,7 +150,7 @@ def test_training_writes_the_new_states_over_buffers_it_donates(steps):
     execution = next(iter(model._plan().executions(elegy.data.make_source(X, Y, batch_size=16), 0)))
     treedef, leaves = model._with_fresh_metrics(model.states).leaves()
     jitted = model._compiled_steps("train", fused=execution.fused).jitted
-    text = jitted.lower(treedef, leaves, leaves, execution.batches, None).as_text()
+    text = jitted.lower(treedef, leaves, leaves, execution.batches, None, np.False_).as_text()
     assert text.count("tf.aliasing_output") == len(leaves)
 
 

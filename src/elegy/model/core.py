@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import numpy as np
 
 from elegy.arguments import check_int
 from elegy.callbacks.history import History
@@ -90,6 +91,11 @@ class ModelCore:
         if not same:
             self._fresh_metrics, self._fresh_metrics_known = None, False
 
+    def _forget_fresh_metrics(self) -> None:
+        """The metrics changed: the next fit/evaluate builds their accumulators again."""
+        self._fresh_metrics, self._fresh_metrics_known = None, False
+        self._init_level = min(self._init_level, _level_of(self._states))
+
     def _commit(self, states: States) -> None:
         """The loops' own write after each step: States a step returned are already
         checked and placed, so they go in without the setter's work."""
@@ -157,6 +163,13 @@ class ModelCore:
             return states
         placed: States = self.distribution.put_states(states)
         return placed
+
+    def _not_halted(self) -> Any:
+        """The flag a training step carries (see `entry_points.guarded`), before any step
+        set it, placed as the steps return it so the second step does not compile again."""
+        if self.distribution is None or self.run_eagerly:
+            return np.False_
+        return jax.device_put(np.False_, self.distribution.replicated)
 
     # ------------------------------------------------------------------ steps
     def call_step(self, name: str, **available: Any) -> Any:

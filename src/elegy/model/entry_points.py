@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import jax
+import jax.numpy as jnp
 
 from elegy import hooks
 from elegy.data.batches import Batch
@@ -42,7 +43,7 @@ ENTRY_POINTS = {
     "pred": ("pred_step", False, False),
 }
 
-Step = Callable[[States, Batch, Any], tuple[Any, States]]
+Step = Callable[..., tuple[Any, States]]  # (States, Batch, class_weight[, halted]) -> (outputs, States)
 
 
 class SteppedModel(Protocol):
@@ -81,10 +82,11 @@ class CompiledSteps:
         return set(self._cache)
 
     def execute(
-        self, entry: str, states: States, execution: Execution, class_weight: Any
+        self, entry: str, states: States, execution: Execution, *arguments: Any
     ) -> tuple[Any, States]:
-        """Run `entry` on an execution: `(outputs, states)`, the outputs stacked when fused."""
-        return self(entry, execution.fused)(states, execution.batches, class_weight)
+        """Run `entry` on an execution: `(outputs, states)`, the outputs stacked when fused.
+        `arguments` follow the batches: `class_weight`, and for "train" `halted`."""
+        return self(entry, execution.fused)(states, execution.batches, *arguments)
 
     def log_order(self, entry: str) -> tuple[str, ...] | None:
         """The order in which `entry`'s steps produced their logs (None before it ran)."""
@@ -94,11 +96,14 @@ class CompiledSteps:
         def run(states: States, batch: Batch, class_weight: Any) -> tuple[Any, States]:
             return self._run(entry, states, batch, class_weight)
 
+        training = entry == "train"
+        step: Callable[..., tuple[Any, States]] = guarded(run) if training else run
         if self._model.run_eagerly:
             # The same arrays a compiled step sees: jax arrays, dtypes canonicalized.
-            return lambda states, batch, class_weight: run(states, *jax.device_put((batch, class_weight)))
-        training = entry == "train"
-        body = over_leaves(scanned(run) if fused else run, changed_only=not training)
+            return lambda states, batch, *rest: step(states, *jax.device_put((batch, *rest)))
+        if fused:
+            step = scanned_guarded(step) if training else scanned(step)
+        body = over_leaves(step, changed_only=not training)
         if not training:
             jitted = jax.jit(body, static_argnums=0, compiler_options=compiler_options(entry))
             return with_states(jitted, changed_only=True)
@@ -171,6 +176,60 @@ def scanned(run: Step) -> Callable[[States, Batch, Any], tuple[Any, States]]:
         return outputs, states
 
     return over_batches
+
+
+def guarded(run: Step) -> Callable[..., tuple[Any, States]]:
+    """A training step that never lets a non-finite update through, as
+    `(states, batch, class_weight, halted) -> ((logs, halted), states)`.
+
+    A step whose loss (every floating-point log, if it logs no `loss`) or new net params
+    are not all finite halts training: it and every later step (while `halted` is carried
+    on) keep the States they were given, except the metric accumulators, which take the
+    step in, so the logs say NaN. The flag stays on the device; the loop reads it when it
+    reads the epoch's logs anyway, so a run without NaNs waits for nothing.
+    """
+
+    def step(states: States, batch: Batch, class_weight: Any, halted: Any) -> tuple[Any, States]:
+        logs, updated = run(states, batch, class_weight)
+        halted = jnp.logical_or(halted, jnp.logical_not(_finite(logs, updated)))
+        return (logs, halted), _unless_halted(halted, updated, states)
+
+    return step
+
+
+def scanned_guarded(step: Callable[..., tuple[Any, States]]) -> Callable[..., tuple[Any, States]]:
+    """`scanned` for a `guarded` step: the flag is carried from step to step with the
+    States; returns `((stacked logs, halted), states)`."""
+
+    def over_batches(states: States, batches: Batch, class_weight: Any, halted: Any) -> tuple[Any, States]:
+        def one(carried: tuple[States, Any], batch: Batch) -> tuple[tuple[States, Any], Any]:
+            (logs, flag), updated = step(carried[0], batch, class_weight, carried[1])
+            return (updated, flag), logs
+
+        (states, halted), logs = jax.lax.scan(one, (states, halted), batches)
+        return (logs, halted), states
+
+    return over_batches
+
+
+def _finite(logs: Any, states: States) -> Any:
+    """Whether a training step's loss (or every floating log) and new params are finite."""
+    watched = [logs["loss"]] if "loss" in logs else list(logs.values())
+    watched += jax.tree_util.tree_leaves(states.get("net_params"))
+    checks = [jnp.all(jnp.isfinite(v)) for v in watched if jnp.issubdtype(jnp.result_type(v), jnp.inexact)]
+    return jnp.all(jnp.stack(checks)) if checks else jnp.asarray(True)
+
+
+def _unless_halted(halted: Any, updated: States, given: States) -> States:
+    """`updated` if not `halted`, else `given` with `updated`'s metric accumulators."""
+    fields = {}
+    for name, value in updated.items():
+        old = given.get(name)
+        same = name != "metrics_states" and name in given
+        if same and jax.tree_util.tree_structure(old) == jax.tree_util.tree_structure(value):  # type: ignore[operator]
+            value = jax.tree_util.tree_map(lambda o, n: jnp.where(halted, o, n), old, value)
+        fields[name] = value
+    return States(fields)
 
 
 def compiler_options(entry: str) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ step is compiled, and these loops the order of the callbacks' hooks, which follo
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ import jax
 import numpy as np
 
 from elegy.arguments import check_int, check_verbose
-from elegy.callbacks import CallbackList, History, Logs, ProgbarLogger, ResumePoint
+from elegy.callbacks import CallbackList, History, Logs, ProgbarLogger, ResumePoint, TerminateOnNaN
 from elegy.data.prefetch import to_device
 from elegy.data.sources import IterableSource, make_source, split_validation, validation_source
 from elegy.model.core import ModelCore
@@ -118,6 +119,7 @@ def fit(
         model._ensure_initialized(next(iter(to_device(train.epoch(0)))), full=True)
         model.states = restore(model.states)
     compiled, plan = model._compiled_steps, model._plan()
+    halted: Any = model._not_halted()  # set on the device by the first non-finite step (see `guarded`)
     try:  # on_train_end runs however fit ends, so writers and files get closed
         for epoch in range(point.epoch, epochs):
             callback_list.on_epoch_begin(epoch)
@@ -134,7 +136,7 @@ def fit(
                         model._commit(model._with_fresh_metrics(model._states))
                 callback_list.on_train_batch_begin(step)
                 given = model._states
-                outputs, states = compiled.execute("train", given, execution, class_weights)
+                (outputs, halted), states = compiled.execute("train", given, execution, class_weights, halted)
                 model._commit_trained(states, given)
                 logs = step_logs(outputs, execution, compiled.log_order("train"))
                 _replay(callback_list.on_train_batch_begin, callback_list.on_train_batch_end, step, logs)
@@ -151,6 +153,8 @@ def fit(
                 epoch_logs = epoch_logs.merged(val_logs.with_prefix(VALIDATION_PREFIX))
             callback_list.on_epoch_end(epoch, epoch_logs)
             compiled.warn_on_retrace = True  # every step has been compiled by now
+            if bool(halted):  # (the epoch's logs have been read: no extra wait)
+                _stop_on_non_finite(model, epoch, callback_list)
             if model.stop_training:
                 break
     finally:
@@ -264,7 +268,7 @@ def train_on_batch(
     vector = class_weight_vector(class_weight)
     weights = None if vector is None else np.asarray(vector, np.float32)
     given = model._with_fresh_metrics(model._states)
-    logs, states = model._compiled_steps("train")(given, batch, weights)
+    (logs, _), states = model._compiled_steps("train")(given, batch, weights, model._not_halted())
     model._commit_trained(states, given)
     return dict(Logs(logs, model._compiled_steps.log_order("train")))
 
@@ -287,6 +291,22 @@ def predict_on_batch(model: ModelCore, x: Any) -> Any:
     y_pred, states = model._compiled_steps("pred")(model._states, batch, None)
     model._commit(states)
     return jax.device_get(y_pred)
+
+
+def _stop_on_non_finite(model: ModelCore, epoch: int, callback_list: CallbackList) -> None:
+    """A step of `epoch` had a non-finite loss or params: its update and every later one
+    were discarded on the device, so training can only stop (with a word, unless a
+    TerminateOnNaN asked for exactly that)."""
+    model.stop_training = True
+    if not any(isinstance(callback, TerminateOnNaN) for callback in callback_list.callbacks):
+        warnings.warn(
+            f"fit stopped in epoch {epoch}: a training step had a non-finite loss or params; "
+            "that update and every later one were discarded, so model.states are those before "
+            "it. Lower the learning rate, check the data, or add elegy.callbacks.TerminateOnNaN "
+            "to stop without this warning",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _keeping_metrics(returned: States, current: States) -> States:

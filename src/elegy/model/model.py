@@ -8,6 +8,7 @@ any single step (declaring only the parameters it uses) and the others keep work
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from elegy.distributed import Distribution
 from elegy.learning_rates import injected_learning_rate
 from elegy.model.base import ModelBase
 from elegy.model.context import batch_mask, current_step
+from elegy.model.entry_points import CompiledSteps
 from elegy.model.objectives import Objectives, with_class_weight
 from elegy.model.steps import GradStep, PredStep, TestStep, TrainStep
 from elegy.module import PureModule, to_pure_module
@@ -77,15 +79,9 @@ class Model(ModelBase):
         steps_per_execution: int = 1,
         distribution: Distribution | None = None,
     ):
-        if optimizer is not None and not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
-            raise TypeError(
-                "optimizer must be an optax GradientTransformation (with init and update), "
-                f"got {type(optimizer).__name__}"
-            )
-        self.module = module
-        self.loss = loss
-        self.metrics = metrics
-        self.optimizer = optimizer
+        self._module = module
+        self._loss, self._metrics = loss, metrics
+        self._optimizer = _checked_optimizer(optimizer)
         self._pure_module: PureModule | None = None if module is None else to_pure_module(module)
         self._objectives = Objectives(loss, metrics)
         super().__init__(
@@ -94,6 +90,75 @@ class Model(ModelBase):
             steps_per_execution=steps_per_execution,
             distribution=distribution,
         )
+
+    # ------------------------------------------------------------------ configuration
+    # Each of these is baked into the compiled steps: assigning one rebuilds them.
+    @property
+    def module(self) -> Any:
+        """The Haiku network; fixed once the model is built (its params depend on it)."""
+        return self._module
+
+    @module.setter
+    def module(self, module: Any) -> None:
+        if self.built:
+            raise ValueError(
+                "module cannot be replaced once the model is built: its params belong to the "
+                "old network. Create a new Model, or call model.reset() first"
+            )
+        self._pure_module = None if module is None else to_pure_module(module)
+        self._module = module
+        self._recompile()
+
+    @property
+    def optimizer(self) -> optax.GradientTransformation | None:
+        """The optax optimizer. A new one takes effect on the next step, from a fresh
+        state for the current params (with a warning when there was one to replace)."""
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, optimizer: optax.GradientTransformation | None) -> None:
+        self._optimizer = _checked_optimizer(optimizer)
+        self._recompile()
+        params = self._states.get("net_params")
+        if self._states.get("optimizer_states") is not None and params is not None:
+            warnings.warn(
+                "model.optimizer replaced: its state starts fresh for the current params "
+                "(the old optimizer's moments and step count are dropped)",
+                stacklevel=2,
+            )
+            fresh = None if optimizer is None else optimizer.init(params)
+            self._commit(self._placed(self._states.update(optimizer_states=fresh)))
+
+    @property
+    def loss(self) -> Any:
+        """The loss(es); a new value takes effect on the next step."""
+        return self._loss
+
+    @loss.setter
+    def loss(self, loss: Any) -> None:
+        self._objectives, self._loss = Objectives(loss, self._metrics), loss
+        self._renew_metrics()
+
+    @property
+    def metrics(self) -> Any:
+        """The metrics; a new value takes effect on the next step (accumulators rebuilt)."""
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, metrics: Any) -> None:
+        self._objectives, self._metrics = Objectives(self._loss, metrics), metrics
+        self._renew_metrics()
+
+    def _recompile(self) -> None:
+        self._compiled_steps = CompiledSteps(self)
+
+    def _renew_metrics(self) -> None:
+        """New objectives have accumulators of their own: the next fit or evaluate builds
+        them (and only them) on its first batch."""
+        self._recompile()
+        if self._states.get("metrics_states") is not None:
+            self._commit(self._states.update(metrics_states=None))
+            self._forget_fresh_metrics()
 
     # ------------------------------------------------------------------ the chain
     def pred_step(self, x: Any, states: States, initializing: bool, training: bool) -> PredStep:
@@ -294,6 +359,15 @@ class Model(ModelBase):
             raise ValueError(f"{what}: " + _NO_LOSS)
         if self._pure_module is None and self._reaches_default(entry, "pred_step"):
             raise ValueError(f"{what}: " + _NO_MODULE)
+
+
+def _checked_optimizer(optimizer: Any) -> optax.GradientTransformation | None:
+    if optimizer is not None and not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
+        raise TypeError(
+            "optimizer must be an optax GradientTransformation (with init and update), "
+            f"got {type(optimizer).__name__}"
+        )
+    return optimizer
 
 
 _NO_LOSS = (
