@@ -273,13 +273,12 @@ def advance_rng(states: States) -> States:
 def snapshot(tree: Any) -> Any:
     """A copy of `tree` whose arrays live in buffers of their own.
 
-    A training step donates the buffers of the States it is given (updates them in place),
-    so a reference to `model.states` kept across a step would point at deleted arrays:
-    whatever must outlive the step (a checkpoint being written, EarlyStopping's best
-    weights) keeps a snapshot instead.
+    Training never deletes arrays of `model.states` a user holds, so keeping States needs
+    no copy; a snapshot is for code that deletes or donates buffers itself (a jitted
+    function of yours with `donate_argnums`) and must keep the values.
 
     Examples:
-        Deleting the original's buffer, as a donating step does, leaves the copy intact;
+        Deleting the original's buffer, as a donating function does, leaves the copy intact;
         leaves that are not jax arrays are kept as they are:
 
         >>> import jax.numpy as jnp

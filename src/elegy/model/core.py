@@ -146,7 +146,7 @@ class ModelCore:
             lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype),  # type: ignore[no-untyped-call]
             batch.x,
         )
-        if full:  # kept on the host: training steps donate (reuse) the buffers of their States
+        if full:  # kept on the host: every epoch and evaluation starts from a copy of them
             self._fresh_metrics = jax.device_get(created.get("metrics_states"))
             self._fresh_metrics_known = True
 
