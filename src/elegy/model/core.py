@@ -89,10 +89,11 @@ class ModelCore:
         fresh = self._fresh_metrics
         same = fresh is not None and _structure(value.get("metrics_states")) == _structure(fresh)
         if not same:
-            self._fresh_metrics, self._fresh_metrics_known = None, False
+            self._forget_fresh_metrics()
 
     def _forget_fresh_metrics(self) -> None:
-        """The metrics changed: the next fit/evaluate builds their accumulators again."""
+        """The metrics (or their structure) changed: the next fit/evaluate builds their
+        accumulators again, keeping every other field."""
         self._fresh_metrics, self._fresh_metrics_known = None, False
         self._init_level = min(self._init_level, _level_of(self._states))
 
