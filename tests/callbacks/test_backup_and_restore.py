@@ -32,12 +32,13 @@ VX, VY = blobs(40, seed=1)
 EPOCHS = 6
 
 
-def make_model():
+def make_model(steps_per_execution="auto"):
     return elegy.Model(
         bn_dropout_forward,
         loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
         optimizer=optax.inject_hyperparams(optax.adam)(learning_rate=2e-2),
+        steps_per_execution=steps_per_execution,
     )
 
 
@@ -304,8 +305,10 @@ def test_a_failed_fit_leaves_no_pending_restore_behind(tmp_path):
 
 def test_resuming_compiles_nothing_again(tmp_path, caplog):
     """Restored arrays are not committed to a device, as the model's own are not: a
-    committed input is another jit signature, and the resumed steps compiled again."""
-    model = make_model()
+    committed input is another jit signature, and the resumed steps compiled again.
+    (With a group size of its own: under "auto", a search the first fit left unfinished
+    goes on, and compiles what it has not yet.)"""
+    model = make_model(steps_per_execution=2)
     arguments = dict(batch_size=16, epochs=3, validation_data=(VX, VY), verbose=0)
     with pytest.raises(KeyboardInterrupt):
         model.fit(X, Y, **arguments, callbacks=[Interrupt(1, 3), BackupAndRestore(tmp_path / "backup")])

@@ -82,7 +82,7 @@ def test_fit_through_the_background_thread_gives_the_same_numbers(monkeypatch, s
             optimizer=optax.adam(1e-2),
             steps_per_execution=steps_per_execution,
         )
-        history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, data_on_device=False)
         return jax.device_get(model.states.net_params), history.history["loss"]
 
     direct = train()

@@ -27,9 +27,11 @@ def test_no_retrace_after_the_first_epoch_nor_in_later_calls():
         model.evaluate(x, y, batch_size=32, verbose=0)
         model.predict(x, batch_size=32)
 
-    # init (initializing, training=True); train; test and predict share training=False
-    assert after_first_fit == {(True, True): 1, (False, True): 1, (False, False): 1}
-    assert dict(model.traces) == {(True, True): 1, (False, True): 1, (False, False): 2}
+    # init (initializing, training=True); train; test and predict share training=False.
+    # Each entry point has its single step and its looped program (steps_per_execution
+    # "auto", the data on the device), each traced once.
+    assert after_first_fit == {(True, True): 1, (False, True): 2, (False, False): 2}
+    assert dict(model.traces) == {(True, True): 1, (False, True): 2, (False, False): 4}
 
 
 def test_run_eagerly_traces_nothing_and_calls_the_step_every_batch():

@@ -83,16 +83,29 @@ def test_evaluate_and_predict_fused_equal_step_by_step():
 
 
 def test_each_entry_point_compiles_once_fused_and_once_alone():
-    """7 batches with 3 steps per execution: 2 fused groups, then 1 batch alone. Each
-    program compiles once, however many epochs and calls follow."""
+    """7 batches with 3 steps per execution, from the host: 2 fused groups, then 1 batch
+    alone. Each program compiles once, however many epochs and calls follow."""
     model = make_model(3, cls=TraceCounter)
-    model.fit(X, Y, batch_size=16, epochs=3, validation_data=(VX, VY), verbose=0)
-    model.evaluate(X, Y, batch_size=16, verbose=0)
-    model.predict(X, batch_size=16)
+    model.fit(X, Y, batch_size=16, epochs=3, validation_data=(VX, VY), verbose=0, data_on_device=False)
+    model.evaluate(X, Y, batch_size=16, verbose=0, data_on_device=False)
+    model.predict(X, batch_size=16, data_on_device=False)
     # init; train fused and alone; test and predict (both training=False) fused and alone
     assert dict(model.traces) == {(True, True): 1, (False, True): 2, (False, False): 4}
     assert model._compiled_steps.keys() == {
         (entry, False, fused) for entry in ("train", "test", "pred") for fused in (False, True)
+    } | {("init", False, False)}
+
+
+def test_on_the_device_each_entry_point_compiles_one_loop():
+    """The same with the data on the device: the group of 1 left at the end runs in the
+    same looped program (the count of steps is one of its arguments)."""
+    model = make_model(3, cls=TraceCounter)
+    model.fit(X, Y, batch_size=16, epochs=3, validation_data=(VX, VY), verbose=0)
+    model.evaluate(X, Y, batch_size=16, verbose=0)
+    model.predict(X, batch_size=16)
+    assert dict(model.traces) == {(True, True): 1, (False, True): 1, (False, False): 2}  # test, pred
+    assert model._compiled_steps.keys() == {
+        (entry, False, "on_device:3") for entry in ("train", "test", "pred")
     } | {("init", False, False)}
 
 
@@ -137,7 +150,7 @@ def test_run_eagerly_never_fuses():
 
 @pytest.mark.parametrize("steps", [0, -1, 1.5, True])
 def test_bad_steps_per_execution_is_named(steps):
-    with pytest.raises(ValueError, match="steps_per_execution must be an integer >= 1"):
+    with pytest.raises(ValueError, match='steps_per_execution must be "auto" or an integer >= 1'):
         make_model(steps)
 
 

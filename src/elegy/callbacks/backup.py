@@ -6,7 +6,8 @@ A backup is one save folder (the `model.save` format, kind `backup`) holding
   accumulators of an unfinished epoch, the rng and the epoch counter that seeds shuffling;
 * the position: the epoch, and the batch within it where training continues;
 * every other callback's `get_state()` (History included, so a resumed `fit` returns
-  the History of every epoch; EarlyStopping's best value and patience count; ...).
+  the History of every epoch; EarlyStopping's best value and patience count; ...);
+* the group sizes `steps_per_execution="auto"` chose, which the resumed run keeps.
 
 Re-running the same script with the same callbacks then replays nothing and skips
 nothing: the resumed run computes bit for bit what the uninterrupted run would have.
@@ -97,6 +98,9 @@ class BackupAndRestore(Callback):
             )
         self._check_same_data(version.manifest["data"])
         self._restore_callbacks(version)
+        # The interrupted run's group sizes (steps_per_execution="auto"): resumed, the
+        # run goes on with them instead of measuring again.
+        self.model._adopt_group_choices(version.manifest.get("steps_per_execution", {}))
         epoch, batch = version.manifest["position"]
         self._batches_seen = version.manifest["batches_seen"]
         self._resume = ResumePoint(
@@ -183,6 +187,7 @@ class BackupAndRestore(Callback):
             "batches_seen": self._batches_seen,
             "data": self._data_description(),
             "callbacks": json_states,
+            "steps_per_execution": self.model._group_choices(),
         }
 
         def write(folder: Path) -> dict[str, Any]:

@@ -111,6 +111,11 @@ class ArraySource:
             stop = min(start + size, self.num_samples)
             yield slice(start, stop) if order is None else order[start:stop]
 
+    def arrays(self) -> tuple[Any, Any, Any]:
+        """`(x, y, sample_weight)`, every leaf a numpy array (None stays None)."""
+        arrays: tuple[Any, Any, Any] = self._treedef.unflatten(self._arrays)
+        return arrays
+
     def rows(self, index: Span) -> tuple[Any, Any, Any]:
         """`(x, y, sample_weight)` at the rows `index` (None stays None)."""
         rows: tuple[Any, Any, Any] = self._treedef.unflatten([a[index] for a in self._arrays])

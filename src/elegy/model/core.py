@@ -17,6 +17,7 @@ import numpy as np
 from elegy.arguments import check_int
 from elegy.callbacks.history import History
 from elegy.data.batches import Batch, padded_batch
+from elegy.data.resident import device_arrays
 from elegy.data.structure import checked_triple
 from elegy.distributed import Distribution
 from elegy.inject import inject
@@ -25,9 +26,11 @@ from elegy.model.context import note_logs
 from elegy.model.entry_points import CompiledSteps
 from elegy.model.execution import ExecutionPlan
 from elegy.model.steps import STEP_RESULTS, check_step_output
+from elegy.model.tuning import GroupTuner
 from elegy.states import States, initial_states
 
 NOT_INITIALIZED, PREDICT_READY, FULLY_INITIALIZED = 0, 1, 2
+AUTO = "auto"  # steps_per_execution chosen by measuring (see elegy.model.tuning)
 
 
 class ModelCore:
@@ -37,7 +40,7 @@ class ModelCore:
         self,
         seed: int = 42,
         run_eagerly: bool = False,
-        steps_per_execution: int = 1,
+        steps_per_execution: int | str = "auto",
         distribution: Distribution | None = None,
     ):
         if distribution is not None and not isinstance(distribution, Distribution):
@@ -48,11 +51,12 @@ class ModelCore:
         self.distribution = distribution
         self.seed = check_int(seed, "seed", 0)
         self.run_eagerly = bool(run_eagerly)
-        self.steps_per_execution = check_int(steps_per_execution, "steps_per_execution", 1)
+        self.steps_per_execution = _checked_group(steps_per_execution)
         self.stop_training = False
         self.history: History | None = None
         self._buffers = RetiredBuffers()
         self._compiled_steps = CompiledSteps(self)
+        self._tuners: dict[str, GroupTuner] = {}  # entry -> the search for its group size
         self.reset()
 
     # ------------------------------------------------------------------ states
@@ -189,12 +193,52 @@ class ModelCore:
     def _check_ready(self, entry: str, what: str) -> None:
         """Hook for subclasses: raise a clear error if `entry` cannot run; default: no check."""
 
-    def _plan(self) -> ExecutionPlan:
-        """How the loops feed the steps now: run eagerly, steps are never fused (a
-        debugger sees every one) and stay on one device."""
+    @property
+    def steps_per_execution_chosen(self) -> int | None:
+        """The steps each training call runs: `steps_per_execution` if an integer; under
+        "auto", what the tuner chose (None until a fit with its data on the device has
+        finished the search; where the data stay on the host, calls run one step)."""
+        if self.steps_per_execution != AUTO:
+            return int(self.steps_per_execution)
+        tuner = self._tuners.get("train")
+        return None if tuner is None else tuner.chosen
+
+    def _group_choices(self) -> dict[str, int]:
+        """The group size each entry point's tuner chose (for `BackupAndRestore`)."""
+        return {entry: tuner.chosen for entry, tuner in self._tuners.items() if tuner.chosen is not None}
+
+    def _adopt_group_choices(self, choices: dict[str, int]) -> None:
+        """Take the group sizes a run chose before (a resumed run's) instead of measuring."""
+        if self.steps_per_execution == AUTO:
+            for entry, chosen in choices.items():
+                self._tuners[entry] = GroupTuner.decided(int(chosen))
+
+    def _plan(
+        self, entry: str = "train", source: Any = None, on_device: bool | None = False
+    ) -> ExecutionPlan:
+        """How the loops feed `entry`'s steps with `source` now. Run eagerly, steps are
+        never fused (a debugger sees every one) and stay on one device. In-memory arrays
+        go to the device (`on_device`: True, False, or None to decide by their size) on a
+        single device; there "auto" tunes the group size (`elegy.model.tuning`), and on
+        the host path it means one step per call."""
         if self.run_eagerly:
             return ExecutionPlan()
-        return ExecutionPlan(self.steps_per_execution, self.distribution)
+        group = self.steps_per_execution
+        if self.distribution is not None:
+            if on_device:
+                raise ValueError(
+                    "data_on_device=True is not available with a distribution yet: the batches of "
+                    "a distributed fit are placed from the host (pass data_on_device=None or False)"
+                )
+            return ExecutionPlan(1 if group == AUTO else int(group), self.distribution)
+        placed = None if source is None else device_arrays(source, on_device)
+        if placed is None:
+            return ExecutionPlan(1 if group == AUTO else int(group))
+        if group == AUTO:
+            tuner = self._tuners.setdefault(entry, GroupTuner())
+        else:
+            tuner = GroupTuner.decided(int(group), capacity=int(group))
+        return ExecutionPlan(placed=placed, tuner=tuner)
 
     @staticmethod
     def _single_batch(x: Any, y: Any, sample_weight: Any) -> Batch:
@@ -212,8 +256,19 @@ class ModelCore:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("_tuners", {})
         self.__dict__.update(state)
         self._compiled_steps = CompiledSteps(self)
+
+
+def _checked_group(value: Any) -> int | str:
+    """`steps_per_execution`: "auto" or an integer >= 1."""
+    if value == AUTO:
+        return AUTO
+    try:
+        return check_int(value, "steps_per_execution", 1)
+    except ValueError:
+        raise ValueError(f'steps_per_execution must be "auto" or an integer >= 1, got {value!r}') from None
 
 
 def _level_of(states: States) -> int:

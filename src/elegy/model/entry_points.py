@@ -23,13 +23,15 @@ from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from elegy import hooks
 from elegy.data.batches import Batch
+from elegy.data.resident import gathered
 from elegy.distributed import Distribution
 from elegy.model.buffers import RetiredBuffers
 from elegy.model.context import log_order, running_step
-from elegy.model.execution import Execution
+from elegy.model.execution import Execution, OnDevice
 from elegy.model.forwarding import over_leaves, with_states
 from elegy.model.retrace import RetraceWarning, changes, message, signature
 from elegy.states import States, advance_rng, off_evaluation_stream, on_evaluation_stream
@@ -65,7 +67,7 @@ class CompiledSteps:
 
     def __init__(self, model: SteppedModel):
         self._model = model
-        self._cache: dict[tuple[str, bool, bool], Step] = {}
+        self._cache: dict[tuple[str, bool, bool | str], Step] = {}
         self._signatures: dict[str, dict[str, str]] = {}  # each entry's last traced inputs
         self._log_orders: dict[str, tuple[str, ...]] = {}
         self.warn_on_retrace = False  # set by fit once every step has compiled
@@ -77,22 +79,49 @@ class CompiledSteps:
             step = self._cache[key] = self._build(entry, fused)
         return step
 
-    def keys(self) -> set[tuple[str, bool, bool]]:
-        """(entry, run_eagerly, fused) of every function built so far."""
+    def keys(self) -> set[tuple[str, bool, bool | str]]:
+        """(entry, run_eagerly, fused) of every function built so far; for those over
+        data on the device, "on_device:<capacity>" in place of `fused`."""
         return set(self._cache)
 
+    def on_device(self, entry: str, capacity: int = 0) -> Step:
+        """The function of `entry` over data on the device: the single step
+        (`capacity` 0), `(states, data, index, mask, position, class_weight[, halted])`,
+        or the looped one, `(states, data, index, mask, position, count, ...)`, which runs
+        `count` steps (at most `capacity`) and returns their outputs stacked."""
+        key = (entry, self._model.run_eagerly, f"on_device:{capacity}")
+        step = self._cache.get(key)
+        if step is None:
+            step = self._cache[key] = self._build(entry, fused=False, capacity=capacity, on_device=True)
+        return step
+
     def execute(
-        self, entry: str, states: States, execution: Execution, *arguments: Any
+        self, entry: str, states: States, execution: Execution | OnDevice, *arguments: Any
     ) -> tuple[Any, States]:
         """Run `entry` on an execution: `(outputs, states)`, the outputs stacked when fused.
         `arguments` follow the batches: `class_weight`, and for "train" `halted`."""
+        if isinstance(execution, OnDevice):
+            rows, at = execution.rows, np.int32(execution.position)
+            if execution.fused:
+                looped = self.on_device(entry, execution.capacity)
+                return looped(
+                    states,
+                    execution.placed.data,
+                    rows.indices,
+                    rows.masks,
+                    at,
+                    np.int32(execution.count),
+                    *arguments,
+                )
+            single = self.on_device(entry)
+            return single(states, execution.placed.data, rows.indices, rows.masks, at, *arguments)
         return self(entry, execution.fused)(states, execution.batches, *arguments)
 
     def log_order(self, entry: str) -> tuple[str, ...] | None:
         """The order in which `entry`'s steps produced their logs (None before it ran)."""
         return self._log_orders.get(entry)
 
-    def _build(self, entry: str, fused: bool) -> Step:
+    def _build(self, entry: str, fused: bool, capacity: int = 0, on_device: bool = False) -> Step:
         def run(states: States, batch: Batch, class_weight: Any) -> tuple[Any, States]:
             return self._run(entry, states, batch, class_weight)
 
@@ -101,7 +130,9 @@ class CompiledSteps:
         if self._model.run_eagerly:
             # The same arrays a compiled step sees: jax arrays, dtypes canonicalized.
             return lambda states, batch, *rest: step(states, *jax.device_put((batch, *rest)))
-        if fused:
+        if on_device:
+            step = looped(step, capacity, training) if capacity else gathering(step)
+        elif fused:
             step = scanned_guarded(step) if training else scanned(step)
         body = over_leaves(step, changed_only=not training)
         if not training:
@@ -176,6 +207,69 @@ def scanned(run: Step) -> Callable[[States, Batch, Any], tuple[Any, States]]:
         return outputs, states
 
     return over_batches
+
+
+def gathering(step: Step) -> Step:
+    """`step(states, batch, *rest)` on the batch at `position` of data on the device:
+    `(states, data, index, mask, position, *rest)` (see `elegy.data.resident`). The step
+    is jitted inside: data sets of other lengths compile again, but trace the user's
+    steps only once."""
+    inner = jax.jit(step)
+
+    def on_rows(
+        states: States, data: Any, index: Any, mask: Any, position: Any, *rest: Any
+    ) -> tuple[Any, States]:
+        return inner(states, gathered(data, index[position], mask[position]), *rest)  # type: ignore[no-any-return]
+
+    return on_rows
+
+
+def looped(step: Step, capacity: int, training: bool) -> Step:
+    """`count` steps (a run-time argument, at most `capacity`) over the batches from
+    `position` of data on the device, in one `fori_loop`: every group size is this one
+    program, so a tuner may pick any without compiling or changing a bit. The outputs of
+    the steps come back stacked on a leading axis of `capacity` rows, the first `count`
+    filled; a training step's `halted` flag is carried along (see `guarded`).
+
+    The stacked outputs need the shapes of one step's before the loop runs: the step is
+    jitted inside, so finding them (`eval_shape`) and the loop's body share one trace of
+    the user's steps."""
+    inner = jax.jit(step)
+
+    def over_rows(
+        states: States,
+        data: Any,
+        index: Any,
+        mask: Any,
+        position: Any,
+        count: Any,
+        class_weight: Any,
+        *flag: Any,
+    ) -> tuple[Any, States]:
+        def batch(i: Any) -> Batch:
+            return gathered(data, index[position + i], mask[position + i])
+
+        def outputs_of(result: Any) -> Any:
+            return result[0] if training else result  # a training step's (logs, halted)
+
+        shapes = outputs_of(jax.eval_shape(inner, states, batch(0), class_weight, *flag)[0])
+        stacked = jax.tree_util.tree_map(
+            lambda shape: jnp.zeros((capacity, *shape.shape), shape.dtype), shapes
+        )
+
+        def one(i: Any, carried: tuple[States, tuple[Any, ...], Any]) -> tuple[States, tuple[Any, ...], Any]:
+            carried_states, carried_flag, outputs = carried
+            result, updated = inner(carried_states, batch(i), class_weight, *carried_flag)
+            new_flag = (result[1],) if training else ()
+            outputs = jax.tree_util.tree_map(
+                lambda rows, row: rows.at[i].set(row), outputs, outputs_of(result)
+            )
+            return updated, new_flag, outputs
+
+        states, flag, stacked = jax.lax.fori_loop(0, count, one, (states, flag, stacked))
+        return ((stacked, *flag) if training else stacked), states
+
+    return over_rows
 
 
 def guarded(run: Step) -> Callable[..., tuple[Any, States]]:

@@ -39,8 +39,10 @@ import numpy as np
 from elegy.callbacks.logs import Logs
 from elegy.data.batches import Batch, padded_rows
 from elegy.data.prefetch import to_device
+from elegy.data.resident import DeviceArrays, EpochRows
 from elegy.data.sources import ArraySource, Span
 from elegy.distributed import Distribution, to_host
+from elegy.model.tuning import GroupTuner, Planned
 
 
 class Execution(NamedTuple):
@@ -65,6 +67,43 @@ class Execution(NamedTuple):
         first: Batch = jax.tree_util.tree_map(lambda leaf: leaf[0], self.batches)
         return first
 
+    @property
+    def mask(self) -> Any:
+        """The real rows of each batch (stacked when fused)."""
+        return self.batches.mask
+
+
+class OnDevice(NamedTuple):
+    """The input of one compiled call over data on the device (`elegy.data.resident`):
+    `planned.count` batches of the epoch's `rows` from `position`, run by the looped
+    program (outputs stacked on a leading axis of `capacity` rows, the first `count`
+    filled) or by the single step."""
+
+    placed: DeviceArrays
+    rows: EpochRows
+    position: int
+    planned: Planned
+    capacity: int
+
+    @property
+    def count(self) -> int:  # type: ignore[override]  # (shadows tuple.count, unused here)
+        return self.planned.count
+
+    @property
+    def fused(self) -> bool:
+        return self.planned.looped
+
+    @property
+    def mask(self) -> np.ndarray:
+        masks: np.ndarray = self.rows.host_masks
+        return masks[self.position : self.position + self.count] if self.fused else masks[self.position]
+
+    def first(self) -> Batch:
+        return self.placed.first(self.rows, self.position)
+
+
+AnyExecution = Execution | OnDevice  # what a compiled call runs over: host batches or rows on the device
+
 
 class ExecutionPlan:
     """How the batches of an epoch become executions: `group` batches fused per call
@@ -84,13 +123,28 @@ class ExecutionPlan:
         [1, 3, 1]
     """
 
-    def __init__(self, group: int = 1, distribution: Distribution | None = None):
+    def __init__(
+        self,
+        group: int = 1,
+        distribution: Distribution | None = None,
+        placed: DeviceArrays | None = None,
+        tuner: GroupTuner | None = None,
+    ):
         self.group = group
         self.distribution = distribution
+        self.placed = placed  # the source's arrays on the device, or None: the host path
+        self.tuner = tuner or GroupTuner.decided(group, capacity=group)
 
-    def executions(self, source: Any, epoch: int, skip: int = 0) -> Iterable[Execution]:
+    @property
+    def chosen(self) -> int | None:
+        """The steps per call this plan settled on (None while the tuner searches)."""
+        return self.group if self.placed is None else self.tuner.chosen
+
+    def executions(self, source: Any, epoch: int, skip: int = 0) -> Iterable[AnyExecution]:
         """What each compiled call runs over epoch `epoch` of `source`, after its first
         `skip` batches, on its way to the device."""
+        if self.placed is not None:
+            return self._device_executions(epoch, skip)
         # Single batches go with the step's own dispatch; stacked groups are worth a
         # transfer ahead of time in the background (see `to_device`).
         background = self.group > 1
@@ -113,6 +167,36 @@ class ExecutionPlan:
             always=True,
             background=background,
         )
+
+    def _device_executions(self, epoch: int, skip: int) -> Iterator[OnDevice]:
+        """Calls over the placed arrays, as many steps each as the tuner plans (asked
+        after the previous call ran, so that it has been timed)."""
+        assert self.placed is not None
+        rows, position = self.placed.epoch(epoch), skip
+        while position < len(rows):
+            planned = self.tuner.next(len(rows) - position, len(rows))
+            yield OnDevice(self.placed, rows, position, planned, self.tuner.capacity)
+            position += planned.count
+
+    def run(
+        self, compiled: Any, entry: str, states: Any, execution: AnyExecution, *arguments: Any
+    ) -> tuple[Any, Any]:
+        """`compiled.execute(entry, states, execution, *arguments)`, timed or probed
+        for the tuner where it planned so (see `elegy.model.tuning`)."""
+        planned = execution.planned if isinstance(execution, OnDevice) else None
+        if planned is None or not (planned.timed or planned.probe):
+            result: tuple[Any, Any] = compiled.execute(entry, states, execution, *arguments)
+            return result
+        if planned.probe:
+            assert isinstance(execution, OnDevice)
+            result = compiled.execute(entry, states, execution, *arguments)
+            looped = execution._replace(planned=Planned(1, looped=True))
+            self.tuner.probed(same_bits(result, compiled.execute(entry, states, looped, *arguments)))
+            return result
+        started = self.tuner.clock()
+        result = jax.block_until_ready(compiled.execute(entry, states, execution, *arguments))  # type: ignore[no-untyped-call]
+        self.tuner.timed(planned, self.tuner.clock() - started)
+        return result
 
     def _array_executions(self, source: ArraySource, epoch: int, skip: int) -> Iterator[Execution]:
         """Groups of full batches taken with one index each, the rest batch by batch."""
@@ -173,14 +257,30 @@ def _stacked(batch: Batch, group: int) -> Batch:
 
 
 # ---------------------------------------------------------------- what came back
-def step_outputs(outputs: Any, execution: Execution) -> list[Any]:
+def same_bits(single: tuple[Any, Any], looped: tuple[Any, Any]) -> bool:
+    """Whether a looped call of one step returned the single step's outputs and States,
+    bit for bit (the looped outputs are stacked: their first row counts)."""
+    (outputs, states), (stacked, looped_states) = single, looped
+    if isinstance(outputs, tuple):  # a training step's (logs, halted)
+        outputs, stacked = outputs[0], stacked[0]
+    first_row = jax.tree_util.tree_map(lambda leaf: leaf[0], stacked)
+    a, b = jax.device_get(((outputs, states.leaves()[1]), (first_row, looped_states.leaves()[1])))
+    if jax.tree_util.tree_structure(a) != jax.tree_util.tree_structure(b):  # type: ignore[operator]
+        return False
+    return all(
+        np.shape(x) == np.shape(y) and np.asarray(x).tobytes() == np.asarray(y).tobytes()
+        for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
+    )
+
+
+def step_outputs(outputs: Any, execution: AnyExecution) -> list[Any]:
     """The outputs of each step of an execution (device arrays, not fetched)."""
     if not execution.fused:
         return [outputs]
     return [jax.tree_util.tree_map(lambda leaf, i=i: leaf[i], outputs) for i in range(execution.count)]
 
 
-def step_logs(logs: Any, execution: Execution, order: Sequence[str] | None) -> list[Logs]:
+def step_logs(logs: Any, execution: AnyExecution, order: Sequence[str] | None) -> list[Logs]:
     """One Logs per step of the execution; reading any of them fetches all, in one transfer."""
     if not execution.fused:
         return [Logs(logs, order)]
@@ -197,7 +297,7 @@ def step_logs(logs: Any, execution: Execution, order: Sequence[str] | None) -> l
     return [Logs(logs, order, source=row(i)) for i in range(execution.count)]
 
 
-def last_step(outputs: Any, execution: Execution) -> Any:
+def last_step(outputs: Any, execution: AnyExecution) -> Any:
     """The outputs of the execution's last step, still on the device. (Picked once, after
     a loop: indexing stacked logs on the device after every execution cost an op per
     log.)"""
@@ -206,18 +306,20 @@ def last_step(outputs: Any, execution: Execution) -> Any:
     return jax.tree_util.tree_map(lambda stacked: stacked[execution.count - 1], outputs)
 
 
-def real_rows(outputs: list[tuple[Any, Execution]]) -> Any:
+def real_rows(outputs: list[tuple[Any, AnyExecution]]) -> Any:
     """The predictions of the real rows of every batch, as one numpy tree.
 
     Everything is fetched in one transfer. The rows of all batches are joined first and
     the real ones picked with one boolean index per leaf, not sliced batch by batch: per
     batch Python cost a tenth of a predict step.
     """
-    host = to_host([(y_pred, execution.batches.mask) for y_pred, execution in outputs])
+    host = to_host([(y_pred, execution.mask) for y_pred, execution in outputs])
     pieces, masks = [], []
     for (y_pred, mask), (_, execution) in zip(host, outputs, strict=True):
-        if execution.fused:  # stacked steps: their rows in a row
-            y_pred, mask = jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), (y_pred, mask))
+        if execution.fused:  # stacked steps (the first `count` filled): their rows in a row
+            y_pred, mask = jax.tree_util.tree_map(
+                lambda a, n=execution.count: a[:n].reshape(-1, *a.shape[2:]), (y_pred, mask)
+            )
         pieces.append(y_pred)
         masks.append(mask)
     real = np.concatenate(masks).astype(bool)

@@ -23,7 +23,7 @@ from elegy.callbacks import CallbackList, History, Logs, ProgbarLogger, ResumePo
 from elegy.data.prefetch import to_device
 from elegy.data.sources import IterableSource, make_source, split_validation, validation_source
 from elegy.model.core import ModelCore
-from elegy.model.execution import Execution, last_step, real_rows, step_logs, step_outputs
+from elegy.model.execution import AnyExecution, last_step, real_rows, step_logs, step_outputs
 from elegy.model.objectives import class_weight_vector
 from elegy.naming import VALIDATION_PREFIX
 from elegy.states import States
@@ -50,6 +50,7 @@ def fit(
     validation_batch_size: int | None = None,
     validation_freq: int = 1,
     drop_remainder: bool = False,
+    data_on_device: bool | None = None,
 ) -> History:
     """Train for `epochs` epochs; returns the History (also kept as `model.history`).
 
@@ -57,6 +58,11 @@ def fit(
     partial batch is padded and masked, so it neither recompiles nor biases the logs;
     `drop_remainder=True` skips it instead. A generator or other one-shot iterator needs
     `steps_per_epoch` for more than one epoch; an infinite one always needs it.
+
+    In-memory arrays (training and validation) are placed on the device once and each
+    batch is gathered there, when they take at most half its free memory
+    (`elegy.data.resident`); `data_on_device=True` or `False` forces either way. The
+    batches and the results are the same bits either way.
 
     A callback may resume an interrupted run (`Callback.resume_point`, as
     `BackupAndRestore` does): `fit` then starts at the epoch and batch it names.
@@ -118,14 +124,14 @@ def fit(
         # restored States are loaded.
         model._ensure_initialized(next(iter(to_device(train.epoch(0)))), full=True)
         model.states = restore(model.states)
-    compiled, plan = model._compiled_steps, model._plan()
+    compiled, plan = model._compiled_steps, model._plan("train", train, data_on_device)
     halted: Any = model._not_halted()  # set on the device by the first non-finite step (see `guarded`)
     try:  # on_train_end runs however fit ends, so writers and files get closed
         for epoch in range(point.epoch, epochs):
             callback_list.on_epoch_begin(epoch)
             counter = int(model._states.get("epoch", 0)) if resumed_counter is None else resumed_counter
             resumed_counter = None  # (restored with the States on the first batch)
-            last: tuple[Any, Execution] | None = None  # the last execution and its logs
+            last: tuple[Any, AnyExecution] | None = None  # the last execution and its logs
             step = skip
             for execution in plan.executions(train, counter, skip):
                 if last is None:
@@ -136,7 +142,9 @@ def fit(
                         model._commit(model._with_fresh_metrics(model._states))
                 callback_list.on_train_batch_begin(step)
                 given = model._states
-                (outputs, halted), states = compiled.execute("train", given, execution, class_weights, halted)
+                (outputs, halted), states = plan.run(
+                    compiled, "train", given, execution, class_weights, halted
+                )
                 model._commit_trained(states, given)
                 logs = step_logs(outputs, execution, compiled.log_order("train"))
                 _replay(callback_list.on_train_batch_begin, callback_list.on_train_batch_end, step, logs)
@@ -149,7 +157,7 @@ def fit(
             model._commit(model._placed(model._states.update(epoch=np.asarray(counter + 1, np.int32))))
             epoch_logs = Logs(last_step(*last), compiled.log_order("train"))
             if validation is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = test_loop(model, validation, callback_list)
+                val_logs = test_loop(model, validation, callback_list, data_on_device)
                 epoch_logs = epoch_logs.merged(val_logs.with_prefix(VALIDATION_PREFIX))
             callback_list.on_epoch_end(epoch, epoch_logs)
             compiled.warn_on_retrace = True  # every step has been compiled by now
@@ -159,6 +167,7 @@ def fit(
                 break
     finally:
         compiled.warn_on_retrace = False
+        callback_list.params["steps_per_execution"] = plan.chosen
         model._buffers.clear()  # spare copies of the States are needed only while training
         callback_list.on_train_end(epoch_logs)
     model.history = history
@@ -174,6 +183,7 @@ def evaluate(
     sample_weight: Any = None,
     steps: int | None = None,
     callbacks: Iterable[Any] | None = None,
+    data_on_device: bool | None = None,
 ) -> dict[str, float]:
     """Loss and metrics over the whole data set, as a dict of floats.
 
@@ -181,28 +191,31 @@ def evaluate(
     accumulators. The States the test step returns are kept, their rng on the evaluation
     stream (`eval_rng`), the model's metric accumulators as they were: with the default
     steps, params, net states and optimizer states are left bit-identical.
+    `data_on_device` as in `fit`.
     """
     verbose = check_verbose(verbose)
     model._check_ready("test_step", what="evaluate")
     batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
     source = make_source(x, y, sample_weight, batch_size=batch_size, steps=steps)
     callback_list = _callback_list(model, callbacks, verbose, steps=source.steps_per_epoch)
-    return dict(test_loop(model, source, callback_list))
+    return dict(test_loop(model, source, callback_list, data_on_device))
 
 
-def test_loop(model: ModelCore, source: Any, callback_list: CallbackList) -> Logs:
+def test_loop(
+    model: ModelCore, source: Any, callback_list: CallbackList, data_on_device: bool | None
+) -> Logs:
     """One pass of the test step over `source`, from fresh metrics; the model keeps the
     States it returns but its own metric accumulators (see `evaluate`)."""
-    compiled = model._compiled_steps
+    compiled, plan = model._compiled_steps, model._plan("test", source, data_on_device)
     callback_list.on_test_begin()
-    last: tuple[Any, Execution] | None = None  # the last execution and its logs
+    last: tuple[Any, AnyExecution] | None = None  # the last execution and its logs
     states, step = model._states, 0
-    for execution in model._plan().executions(source, 0):
+    for execution in plan.executions(source, 0):
         if last is None:
             model._ensure_initialized(execution.first(), full=True)
             states = model._with_fresh_metrics(model._states)
         callback_list.on_test_batch_begin(step)
-        outputs, states = compiled.execute("test", states, execution, None)
+        outputs, states = plan.run(compiled, "test", states, execution, None)
         logs = step_logs(outputs, execution, compiled.log_order("test"))
         _replay(callback_list.on_test_batch_begin, callback_list.on_test_batch_end, step, logs)
         last, step = (outputs, execution), step + execution.count
@@ -221,27 +234,29 @@ def predict(
     verbose: Any = 0,
     steps: int | None = None,
     callbacks: Iterable[Any] | None = None,
+    data_on_device: bool | None = None,
 ) -> Any:
     """Predictions for every sample of `x`, as numpy arrays in the module's structure.
 
     The model keeps the States the pred step returns, their rng on the evaluation stream.
+    `data_on_device` as in `fit`.
     """
     verbose = check_verbose(verbose)
     model._check_ready("pred_step", what="predict")
     batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
     source = make_source(x, batch_size=batch_size, steps=steps)
     callback_list = _callback_list(model, callbacks, verbose, steps=source.steps_per_epoch)
-    compiled = model._compiled_steps
+    compiled, plan = model._compiled_steps, model._plan("pred", source, data_on_device)
     callback_list.on_predict_begin()
-    outputs: list[tuple[Any, Execution]] = []
+    outputs: list[tuple[Any, AnyExecution]] = []
     states: States | None = None
     step = 0
-    for execution in model._plan().executions(source, 0):
+    for execution in plan.executions(source, 0):
         if states is None:
             model._ensure_initialized(execution.first(), full=False)
             states = model._states
         callback_list.on_predict_batch_begin(step)
-        y_pred, states = compiled.execute("pred", states, execution, None)
+        y_pred, states = plan.run(compiled, "pred", states, execution, None)
         if callback_list.callbacks:  # (slicing a fused execution per step costs dispatches)
             per_step = [{"outputs": batch_pred} for batch_pred in step_outputs(y_pred, execution)]
             _replay(callback_list.on_predict_batch_begin, callback_list.on_predict_batch_end, step, per_step)

@@ -46,10 +46,15 @@ class Model(ModelBase):
         optimizer: an optax `GradientTransformation`; needed by the default `train_step`.
         seed: every random choice (initialization, dropout, shuffling) derives from it.
         run_eagerly: run the steps uncompiled, for debugging with prints and breakpoints.
-        steps_per_execution: fuse this many steps into one compiled call (a `lax.scan`
-            over batches sent to the device together), which removes the per-step Python
-            and dispatch overhead of small models; the results are the same as step by
-            step. Batch-level callbacks still see every step, replayed after each call.
+        steps_per_execution: how many steps one compiled call runs. "auto" (the
+            default) measures it during the first executions of the first fit (and
+            evaluate, predict) whose arrays live on the device, and keeps the choice
+            (`steps_per_execution_chosen`); it fuses steps only where the fused program
+            computes the same bits as the single step, so the choice never changes a
+            result. An integer fuses that many (a loop over batches on the device),
+            which removes the per-step Python and dispatch overhead of small models; the
+            results are those of step by step up to float rounding. Batch-level callbacks
+            still see every step, replayed after each call.
         distribution: spread the steps over several devices (and hosts):
             `elegy.distributed.DataParallel()` or `ModelParallel(...)`; logged numbers
             stay those of the whole global batch.
@@ -76,7 +81,7 @@ class Model(ModelBase):
         optimizer: optax.GradientTransformation | None = None,
         seed: int = 42,
         run_eagerly: bool = False,
-        steps_per_execution: int = 1,
+        steps_per_execution: int | str = "auto",
         distribution: Distribution | None = None,
     ):
         self._module = module
@@ -151,6 +156,7 @@ class Model(ModelBase):
 
     def _recompile(self) -> None:
         self._compiled_steps = CompiledSteps(self)
+        self._tuners = {}  # other programs, other speeds
 
     def _renew_metrics(self) -> None:
         """New objectives have accumulators of their own: the next fit or evaluate builds

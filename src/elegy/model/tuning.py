@@ -1,0 +1,134 @@
+"""`steps_per_execution="auto"`: how many steps each compiled call runs, found by measuring.
+
+Fusing steps into one call saves the host's dispatch of every step but the first; on XLA's
+CPU backend a convolution inside a loop runs an order of magnitude slower than alone (and
+computes other bits). No rule about layer types says which wins: the tuner measures it,
+once per model and entry point, on the first executions of a fit with its data on the
+device (`elegy.data.resident`), where every group size is the same compiled program, the
+count of steps a run-time argument.
+
+Timing noise must never change a result, so the clock only chooses among programs that
+compute the same bits:
+
+1. the single step alone, compiled (not timed), then timed twice;
+2. the probe: the looped program (compiled here, not timed) runs one step from the same
+   States as the single step; unless the two agree bit for bit, the choice is 1, without
+   a clock;
+3. groups of 2, 4, 8, ... steps, each timed twice (the faster counts), while a group runs
+   at least `MIN_GAIN` times as many steps per second as the best so far and an execution
+   stays under `MAX_EXECUTION_SECONDS`, so callbacks and the progress bar stay live.
+
+A timed execution waits for its results (a host sync, in the first executions of the
+first fit only). The choice is kept by the model, recorded by `BackupAndRestore`, and
+reused by every later fit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+MAX_EXECUTION_SECONDS = 0.5  # longest a fused call may take: callbacks see batches this often
+MIN_GAIN = 1.03  # a larger group must run this many times as many steps per second
+MAX_GROUP = 64  # the most steps one call runs (the size of its stacked outputs)
+TIMINGS_PER_SIZE = 2  # executions timed per candidate; the fastest counts
+
+
+class Planned(NamedTuple):
+    """What the next execution runs: `count` steps, in the looped program or as the
+    single step, and whether it is timed or is the probe."""
+
+    count: int  # type: ignore[assignment]  # (shadows tuple.count, which nothing here uses)
+    looped: bool
+    timed: bool = False
+    probe: bool = False
+
+
+class GroupTuner:
+    """The search for one entry point's group size (see the module docstring).
+
+    Examples:
+        With a clock under which a group of `n` steps takes `1 + n` ms: a step alone
+        takes 2 ms, in a group of 8 about 1.1 ms, so the tuner grows the group to the
+        largest size that still gains 3%.
+
+        >>> from elegy.model.tuning import GroupTuner
+        >>> tuner = GroupTuner()
+        >>> while tuner.chosen is None:
+        ...     planned = tuner.next(remaining=1000)
+        ...     if planned.probe:
+        ...         tuner.probed(identical=True)
+        ...     elif planned.timed:
+        ...         tuner.timed(planned, (1 + planned.count) / 1000)
+        >>> tuner.chosen
+        32
+    """
+
+    def __init__(self, capacity: int = MAX_GROUP, clock: Callable[[], float] = time.perf_counter):
+        self.capacity = capacity
+        self.clock = clock
+        self.chosen: int | None = None
+        self._stage = "compile"  # compile -> single -> probe -> grow; chosen ends it
+        self._size = 1  # the candidate being timed
+        self._timings: list[float] = []  # of the candidate
+        self._best = (1, math.inf)  # (group size, seconds per step)
+
+    @classmethod
+    def decided(cls, chosen: int, capacity: int = MAX_GROUP) -> GroupTuner:
+        """A tuner whose choice is already made (a resumed run's, or an explicit integer)."""
+        tuner = cls(capacity)
+        tuner.chosen = chosen
+        return tuner
+
+    @property
+    def candidate(self) -> int | None:
+        """The group size being timed now (None when none is)."""
+        if self.chosen is not None or self._stage in ("compile", "probe"):
+            return None
+        return self._size
+
+    def next(self, remaining: int, epoch_steps: int | None = None) -> Planned:
+        """The next execution, with `remaining` of the epoch's `epoch_steps` steps left
+        (a group longer than an epoch is never a candidate)."""
+        if self._stage == "grow" and self.chosen is None and self._size > (epoch_steps or remaining):
+            self.chosen = self._best[0]
+        if self.chosen is not None:
+            count = min(self.chosen, remaining)
+            return Planned(count, looped=self.chosen > 1)
+        if self._stage == "compile":
+            self._stage = "single"
+            return Planned(1, looped=False)
+        if self._stage == "single":
+            return Planned(1, looped=False, timed=True)
+        if self._stage == "probe":
+            return Planned(1, looped=False, probe=True)
+        if remaining < self._size:  # too few steps left to time this size: run them
+            return Planned(remaining, looped=True)
+        return Planned(self._size, looped=True, timed=True)
+
+    def probed(self, identical: bool) -> None:
+        """The looped program did (or did not) compute the single step's bits."""
+        if not identical or self.capacity < 2:
+            self.chosen = 1
+        else:
+            self._stage, self._size = "grow", 2
+
+    def timed(self, planned: Planned, seconds: float) -> None:
+        """A timed execution of `planned` took `seconds`."""
+        self._timings.append(seconds)
+        if len(self._timings) < TIMINGS_PER_SIZE:
+            return
+        fastest, size = min(self._timings), planned.count
+        self._timings = []
+        if self._stage == "single":
+            self._best, self._stage = (1, fastest), "probe"
+            return
+        per_step = fastest / size
+        if per_step * MIN_GAIN <= self._best[1]:
+            self._best = (size, per_step)
+            if 2 * fastest <= MAX_EXECUTION_SECONDS and 2 * size <= self.capacity:
+                self._size = 2 * size
+                return
+        self.chosen = self._best[0]
