@@ -10,7 +10,9 @@ Workloads (random MNIST-shaped data, batch 64, Adam 1e-3, cross-entropy on logit
 Training contenders, all on the same batches in the same order:
   jit loop      one jitted update per batch, batches sliced on the host (the usual loop)
   scan loop     each epoch one jitted lax.scan over batches already on the device (the limit)
-  elegy spe=1   Model.fit;   elegy spe=32: Model(steps_per_execution=32).fit
+  elegy default Model.fit with default arguments (steps_per_execution="auto", the data on
+                the device): the row a user gets; its chosen group size is printed
+  elegy spe=1   Model(steps_per_execution=1).fit;   elegy spe=32: Model(steps_per_execution=32).fit
   keras spe=1   Keras 3 on its JAX backend, jit_compile; keras spe=32 (skipped without keras)
 Evaluation and prediction: Model.evaluate / Model.predict against a jitted apply loop.
 
@@ -170,12 +172,17 @@ def _passes(fn: Callable[[], object]) -> Callable[[], list]:
 
 
 # ---------------------------------------------------------------- frameworks
-def elegy_model(workload: str, steps_per_execution: int):
+CHOSEN: dict[str, list[int | None]] = {}  # workload -> the group sizes "auto" chose, per run
+
+
+def elegy_model(workload: str, steps_per_execution: int | str | None):
+    """`None`: the default arguments, as a user writes them."""
+    options = {} if steps_per_execution is None else {"steps_per_execution": steps_per_execution}
     return elegy.Model(
         FORWARD[workload],
         loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
         optimizer=optax.adam(LEARNING_RATE),
-        steps_per_execution=steps_per_execution,
+        **options,
     )
 
 
@@ -184,7 +191,10 @@ def elegy_fit(steps_per_execution):
         started = time.perf_counter()
         model = elegy_model(workload, steps_per_execution)
         fit = lambda: model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
-        return _timed(fit, epochs, started)
+        result = _timed(fit, epochs, started)
+        if steps_per_execution is None:
+            CHOSEN.setdefault(workload, []).append(model.steps_per_execution_chosen)
+        return result
 
     return run
 
@@ -229,6 +239,7 @@ def contenders() -> dict[str, Callable]:
     found = {
         "jit loop": jit_loop,
         "scan loop": scan_loop,
+        "elegy default": elegy_fit(None),
         "elegy spe=1": elegy_fit(1),
         "elegy spe=32": elegy_fit(32),
     }
@@ -276,10 +287,15 @@ def measure(workload: str, repeats: int, epochs: int, fresh: bool) -> None:
             f"{ratio(name, 'scan loop'):.2f} | {statistics.median(first[name]):.2f} | "
             f"{cold_first} | {peak} |"
         )
+    if workload in CHOSEN:
+        print(f"elegy default: steps_per_execution chosen per run: {CHOSEN[workload]}")
     for spe in (1, 32):
         if f"keras spe={spe}" in median:
             against_keras = ratio(f"elegy spe={spe}", f"keras spe={spe}")
             print(f"elegy / keras at steps_per_execution={spe}: {against_keras:.2f}")
+    keras_best = max((name for name in median if name.startswith("keras")), key=median.get, default=None)
+    if keras_best is not None:
+        print(f"elegy default / {keras_best} (keras at its best): {ratio('elegy default', keras_best):.2f}")
     _measure_inference(workload, x, y, repeats)
 
 
@@ -287,7 +303,7 @@ def _measure_inference(workload: str, x, y, repeats: int) -> None:
     """Speed of evaluate and predict relative to a jitted apply loop (above 1: faster)."""
     model = elegy_model(workload, 1)
     model.fit(x[:BATCH], y[:BATCH], batch_size=BATCH, verbose=0)
-    for spe in (1, 32):
+    for spe in ("auto", 1, 32):
         model.steps_per_execution = spe
         evaluate = lambda: model.evaluate(x, y, batch_size=BATCH, verbose=0)
         predict = lambda: model.predict(x, batch_size=BATCH)

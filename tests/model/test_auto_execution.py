@@ -10,7 +10,8 @@ import pytest
 import elegy
 from elegy.callbacks import BackupAndRestore, Callback
 from elegy.model import execution, tuning
-from elegy.model.tuning import MAX_EXECUTION_SECONDS, GroupTuner
+from elegy.model.core import HOST
+from elegy.model.tuning import HOST_GROUP, MAX_EXECUTION_SECONDS, GroupTuner
 
 RNG = np.random.RandomState(0)
 X = RNG.normal(size=(640, 6)).astype(np.float32)
@@ -63,9 +64,11 @@ class FakeClock:
         return self.now
 
 
-def tuned(model, cost, entry="train"):
-    """`model` with its `entry` tuner on a fake clock of `cost`."""
-    tuner = model._tuners.setdefault(entry, GroupTuner())
+def tuned(model, cost, on_device=False, entry="train"):
+    """`model` with its `entry` tuner (for data on the device, or from the host: the
+    default on the CPU) on a fake clock of `cost`."""
+    key = entry if on_device else HOST + entry
+    tuner = model._tuners.setdefault(key, GroupTuner(any_size=on_device))
     tuner.clock = FakeClock(tuner, cost)
     return model
 
@@ -75,8 +78,8 @@ SLOWER_FUSED = lambda group: 1e-3 if group == 1 else 2e-3 * group  # noqa: E731
 
 
 # ---------------------------------------------------------------- the search itself
-def search(cost, identical=True, capacity=tuning.MAX_GROUP, epoch_steps=10_000):
-    tuner, timed = GroupTuner(capacity), []
+def search(cost, identical=True, capacity=tuning.MAX_GROUP, epoch_steps=10_000, any_size=True):
+    tuner, timed = GroupTuner(capacity, any_size=any_size), []
     while tuner.chosen is None:
         planned = tuner.next(epoch_steps, epoch_steps)
         if planned.probe:
@@ -107,6 +110,20 @@ def test_a_loop_computing_other_bits_is_never_timed():
 
 def test_no_group_longer_than_an_epoch_is_a_candidate():
     assert search(lambda group: 1e-4, epoch_steps=20)[0] == 16
+    assert search(lambda group: 1e-4, epoch_steps=20, any_size=False)[0] == 16
+    assert search(lambda group: 1e-4, epoch_steps=1, any_size=False) == (1, [1, 1])
+
+
+def test_from_the_host_one_fused_size_is_timed_against_the_single_step():
+    """Each size stacked on the host is a program of its own: one candidate, the largest
+    power of two (at most HOST_GROUP) whose execution stays under the limit."""
+    assert search(FASTER_UP_TO_16, any_size=False) == (HOST_GROUP, [1, 1, HOST_GROUP, HOST_GROUP])
+    assert search(SLOWER_FUSED, any_size=False) == (1, [1, 1, HOST_GROUP, HOST_GROUP])
+    slow_step = MAX_EXECUTION_SECONDS / 10  # 5 steps per half second: a group of 4
+    halved = lambda group: slow_step if group == 1 else slow_step * group / 2  # noqa: E731
+    assert search(halved, any_size=False) == (4, [1, 1, 4, 4])
+    assert search(lambda group: MAX_EXECUTION_SECONDS, any_size=False) == (1, [1, 1])  # no room
+    assert search(FASTER_UP_TO_16, identical=False, any_size=False) == (1, [1, 1])
 
 
 def test_steps_left_too_few_for_the_candidate_run_untimed():
@@ -121,22 +138,27 @@ def test_steps_left_too_few_for_the_candidate_run_untimed():
 
 
 # ---------------------------------------------------------------- through fit
+@pytest.mark.parametrize("on_device", [False, True])
 @pytest.mark.parametrize("module", [mlp, conv])
-def test_params_are_bitwise_equal_whatever_the_tuner_picked(module):
-    """The same seed: the tuner picking 1 (fusing slower) or 16 on a fake clock, and one
-    step per call from the host, give the same bits. (Where the loop computes other bits
-    than the single step, as a convolution may on the CPU, the tuner never fuses.)"""
+def test_params_are_bitwise_equal_whatever_the_tuner_picked(module, on_device):
+    """The same seed: the tuner picking 1 (fusing slower) or fusing (16 steps on the
+    device, 32 from the host) on a fake clock, and one step per call from the host, give
+    the same bits. (Where the fused program computes other bits than the single step, as
+    a convolution may on the CPU, the tuner never fuses.)"""
     arguments = dict(batch_size=8, epochs=3, verbose=0, validation_data=(X[:100], Y[:100]))
-    slow = tuned(make_model(module), SLOWER_FUSED)
-    fast = tuned(make_model(module), FASTER_UP_TO_16)
+    slow = tuned(make_model(module), SLOWER_FUSED, on_device)
+    fast = tuned(make_model(module), FASTER_UP_TO_16, on_device)
     host = make_model(module, steps_per_execution=1)
     histories = [
-        slow.fit(X, Y, **arguments),
-        fast.fit(X, Y, **arguments),
+        slow.fit(X, Y, data_on_device=on_device, **arguments),
+        fast.fit(X, Y, data_on_device=on_device, **arguments),
         host.fit(X, Y, data_on_device=False, **arguments),
     ]
     assert slow.steps_per_execution_chosen == 1
-    assert fast.steps_per_execution_chosen in (16, 1)  # 1 only if the probe found other bits
+    fused = 16 if on_device else HOST_GROUP
+    assert fast.steps_per_execution_chosen in (fused, 1)  # 1 only if the probe found other bits
+    if module is mlp:  # (an MLP's fused program computes the same bits on XLA's CPU backend)
+        assert fast.steps_per_execution_chosen == fused
     assert [h.params["steps_per_execution"] for h in histories] == [1, fast.steps_per_execution_chosen, 1]
     assert_same_bits(slow, fast)
     assert_same_bits(slow, host)
@@ -148,7 +170,7 @@ def test_the_probe_alone_decides_against_fusing(monkeypatch):
     model = tuned(make_model(), FASTER_UP_TO_16)
     model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
     assert model.steps_per_execution_chosen == 1
-    assert model._tuners["train"].clock.now == pytest.approx(2e-3)  # only the single step timed
+    assert model._tuners[HOST + "train"].clock.now == pytest.approx(2e-3)  # only the single step timed
 
 
 class StopAfter(Callback):
@@ -166,15 +188,15 @@ def test_a_resumed_run_goes_on_with_the_recorded_choice(tmp_path):
     interrupted = tuned(make_model(), FASTER_UP_TO_16)
     with pytest.raises(KeyboardInterrupt):
         interrupted.fit(X, Y, **arguments, callbacks=[StopAfter(2), BackupAndRestore(tmp_path)])
-    assert interrupted.steps_per_execution_chosen == 16
+    assert interrupted.steps_per_execution_chosen == HOST_GROUP
 
     def no_clock():
         raise AssertionError("the resumed run measured again")
 
     resumed = make_model()
-    resumed._tuners["train"] = GroupTuner(clock=no_clock)
+    resumed._tuners[HOST + "train"] = GroupTuner(clock=no_clock, any_size=False)
     resumed.fit(X, Y, **arguments, callbacks=[BackupAndRestore(tmp_path)])
-    assert resumed.steps_per_execution_chosen == 16
+    assert resumed.steps_per_execution_chosen == HOST_GROUP
     uninterrupted = make_model(steps_per_execution=1)
     uninterrupted.fit(X, Y, data_on_device=False, **arguments)
     assert_same_bits(resumed, uninterrupted)
@@ -220,13 +242,13 @@ def test_nested_inputs_live_on_the_device_too():
 
 def test_data_sets_of_nearby_lengths_share_compiled_programs():
     model = make_model(steps_per_execution=1)
-    model.fit(X, Y, batch_size=32, verbose=0)
-    model.predict(X[:636], batch_size=32)
+    model.fit(X, Y, batch_size=32, verbose=0, data_on_device=True)
+    model.predict(X[:636], batch_size=32, data_on_device=True)
     keys = model._compiled_steps.keys()
     jitted = model._compiled_steps.on_device("pred").jitted
     sizes_before = jitted._cache_size()
     for rows in (630, 633, 639):  # all padded to 640 rows on the device
-        model.predict(X[:rows], batch_size=32)
+        model.predict(X[:rows], batch_size=32, data_on_device=True)
     assert jitted._cache_size() == sizes_before and model._compiled_steps.keys() == keys
 
 
@@ -234,7 +256,13 @@ def test_data_on_device_false_keeps_the_host_path():
     model = make_model()
     model.fit(X, Y, batch_size=32, epochs=2, verbose=0, data_on_device=False)
     assert all(isinstance(fused, bool) for _, _, fused in model._compiled_steps.keys())
-    assert model.steps_per_execution_chosen is None  # (the search needs the data on the device)
+
+
+def test_on_the_cpu_data_stay_on_the_host_unless_asked():
+    model = make_model()
+    model.fit(X, Y, batch_size=32, epochs=1, verbose=0)
+    model.predict(X)
+    assert all(isinstance(fused, bool) for _, _, fused in model._compiled_steps.keys())
 
 
 def test_data_on_device_true_needs_arrays():

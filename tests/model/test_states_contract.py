@@ -66,11 +66,11 @@ def test_params_held_across_fit_stay_readable_and_unchanged(run_eagerly):
     )
 
 
-@pytest.mark.parametrize(("steps", "executions"), [(1, 12), (4, 4)])
+@pytest.mark.parametrize(("steps", "executions"), [(1, 12), (4, 6)])
 def test_states_read_by_a_callback_on_every_batch_all_survive(steps, executions):
     """Each States a callback keeps is the value it read: training went on in buffers of
     its own. (Fused, the hooks of a group run after it and see its last States: each epoch
-    runs one group of 4 and one of the 2 batches left.)
+    runs one group of 4 and 2 batches alone.)
     The last one kept is what fit leaves in the model."""
     model = make_model(steps=steps)
     kept = []

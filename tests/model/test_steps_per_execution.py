@@ -100,9 +100,9 @@ def test_on_the_device_each_entry_point_compiles_one_loop():
     """The same with the data on the device: the group of 1 left at the end runs in the
     same looped program (the count of steps is one of its arguments)."""
     model = make_model(3, cls=TraceCounter)
-    model.fit(X, Y, batch_size=16, epochs=3, validation_data=(VX, VY), verbose=0)
-    model.evaluate(X, Y, batch_size=16, verbose=0)
-    model.predict(X, batch_size=16)
+    model.fit(X, Y, batch_size=16, epochs=3, validation_data=(VX, VY), verbose=0, data_on_device=True)
+    model.evaluate(X, Y, batch_size=16, verbose=0, data_on_device=True)
+    model.predict(X, batch_size=16, data_on_device=True)
     assert dict(model.traces) == {(True, True): 1, (False, True): 1, (False, False): 2}  # test, pred
     assert model._compiled_steps.keys() == {
         (entry, False, "on_device:3") for entry in ("train", "test", "pred")

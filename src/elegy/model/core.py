@@ -18,6 +18,7 @@ from elegy.arguments import check_int
 from elegy.callbacks.history import History
 from elegy.data.batches import Batch, padded_batch
 from elegy.data.resident import device_arrays
+from elegy.data.sources import ArraySource
 from elegy.data.structure import checked_triple
 from elegy.distributed import Distribution
 from elegy.inject import inject
@@ -31,6 +32,7 @@ from elegy.states import States, initial_states
 
 NOT_INITIALIZED, PREDICT_READY, FULLY_INITIALIZED = 0, 1, 2
 AUTO = "auto"  # steps_per_execution chosen by measuring (see elegy.model.tuning)
+HOST = "host:"  # the key of an entry point's tuner for batches from the host
 
 
 class ModelCore:
@@ -200,7 +202,7 @@ class ModelCore:
         finished the search; where the data stay on the host, calls run one step)."""
         if self.steps_per_execution != AUTO:
             return int(self.steps_per_execution)
-        tuner = self._tuners.get("train")
+        tuner = self._tuners.get("train") or self._tuners.get(HOST + "train")
         return None if tuner is None else tuner.chosen
 
     def _group_choices(self) -> dict[str, int]:
@@ -211,16 +213,19 @@ class ModelCore:
         """Take the group sizes a run chose before (a resumed run's) instead of measuring."""
         if self.steps_per_execution == AUTO:
             for entry, chosen in choices.items():
-                self._tuners[entry] = GroupTuner.decided(int(chosen))
+                tuner = GroupTuner.decided(int(chosen))
+                tuner.any_size = not entry.startswith(HOST)
+                self._tuners[entry] = tuner
 
     def _plan(
         self, entry: str = "train", source: Any = None, on_device: bool | None = False
     ) -> ExecutionPlan:
         """How the loops feed `entry`'s steps with `source` now. Run eagerly, steps are
         never fused (a debugger sees every one) and stay on one device. In-memory arrays
-        go to the device (`on_device`: True, False, or None to decide by their size) on a
-        single device; there "auto" tunes the group size (`elegy.model.tuning`), and on
-        the host path it means one step per call."""
+        go to the device (`on_device`: True, False, or None: see `device_arrays`) on a
+        single device. "auto" tunes the group size (`elegy.model.tuning`) for in-memory
+        arrays, on the device or from the host; for other sources, and under a
+        distribution, it means one step per call."""
         if self.run_eagerly:
             return ExecutionPlan()
         group = self.steps_per_execution
@@ -233,6 +238,8 @@ class ModelCore:
             return ExecutionPlan(1 if group == AUTO else int(group), self.distribution)
         placed = None if source is None else device_arrays(source, on_device)
         if placed is None:
+            if group == AUTO and isinstance(source, ArraySource):
+                return ExecutionPlan(tuner=self._tuners.setdefault(HOST + entry, GroupTuner(any_size=False)))
             return ExecutionPlan(1 if group == AUTO else int(group))
         if group == AUTO:
             tuner = self._tuners.setdefault(entry, GroupTuner())

@@ -211,15 +211,16 @@ def scanned(run: Step) -> Callable[[States, Batch, Any], tuple[Any, States]]:
 
 def gathering(step: Step) -> Step:
     """`step(states, batch, *rest)` on the batch at `position` of data on the device:
-    `(states, data, index, mask, position, *rest)` (see `elegy.data.resident`). The step
-    is jitted inside: data sets of other lengths compile again, but trace the user's
-    steps only once."""
-    inner = jax.jit(step)
+    `(states, data, index, mask, position, *rest)` (see `elegy.data.resident`).
+
+    (Not through a jitted inner step, as `looped` is: the outputs of a nested jit are new
+    values even where the step returned its input, so an evaluation step would return,
+    and copy, every leaf of its States.)"""
 
     def on_rows(
         states: States, data: Any, index: Any, mask: Any, position: Any, *rest: Any
     ) -> tuple[Any, States]:
-        return inner(states, gathered(data, index[position], mask[position]), *rest)  # type: ignore[no-any-return]
+        return step(states, gathered(data, index[position], mask[position]), *rest)
 
     return on_rows
 

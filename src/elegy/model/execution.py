@@ -51,6 +51,7 @@ class Execution(NamedTuple):
 
     batches: Batch
     count: int  # type: ignore[assignment]  # (shadows tuple.count, which nothing here uses)
+    planned: Planned | None = None  # under steps_per_execution="auto": what the tuner asked
 
     @property
     def fused(self) -> bool:
@@ -133,12 +134,13 @@ class ExecutionPlan:
         self.group = group
         self.distribution = distribution
         self.placed = placed  # the source's arrays on the device, or None: the host path
+        self.tuned = tuner is not None  # (on the host: arrays grouped as the tuner plans)
         self.tuner = tuner or GroupTuner.decided(group, capacity=group)
 
     @property
     def chosen(self) -> int | None:
         """The steps per call this plan settled on (None while the tuner searches)."""
-        return self.group if self.placed is None else self.tuner.chosen
+        return self.tuner.chosen if self.tuned else self.group
 
     def executions(self, source: Any, epoch: int, skip: int = 0) -> Iterable[AnyExecution]:
         """What each compiled call runs over epoch `epoch` of `source`, after its first
@@ -149,6 +151,8 @@ class ExecutionPlan:
         # transfer ahead of time in the background (see `to_device`).
         background = self.group > 1
         distribution = self.distribution
+        if self.tuned and isinstance(source, ArraySource):  # (never prefetched: planned one by one)
+            return self._tuned_array_executions(source, epoch, skip)
         if distribution is None:
             if isinstance(source, ArraySource):
                 planned = self._array_executions(source, epoch, skip)
@@ -178,20 +182,49 @@ class ExecutionPlan:
             yield OnDevice(self.placed, rows, position, planned, self.tuner.capacity)
             position += planned.count
 
+    def _tuned_array_executions(self, source: ArraySource, epoch: int, skip: int) -> Iterator[Execution]:
+        """Batches from the host in the groups the tuner plans (asked after the previous
+        call ran): one batch, or a stacked group of the one fused size it times."""
+        spans, position = list(source.spans(epoch)), skip
+        while position < len(spans):
+            planned = self.tuner.next(len(spans) - position, len(spans))
+            if planned.looped:
+                yield self._stacked_spans(source, spans[position : position + planned.count])._replace(
+                    planned=planned
+                )
+            else:
+                yield Execution(source.batch(spans[position]), 1, planned)
+            position += planned.count
+
+    @staticmethod
+    def _stacked_spans(source: ArraySource, group: Sequence[Span]) -> Execution:
+        """The batches of consecutive spans stacked: full ones taken with one index."""
+        if all(_full(span, source) for span in group):
+            rows = source.rows(_joined(group))
+            return Execution(
+                _stacked(Batch(*rows, np.ones(len(group) * source.batch_size, bool)), len(group)), len(group)
+            )
+        return _stacked_batches([source.batch(span) for span in group])
+
     def run(
         self, compiled: Any, entry: str, states: Any, execution: AnyExecution, *arguments: Any
     ) -> tuple[Any, Any]:
         """`compiled.execute(entry, states, execution, *arguments)`, timed or probed
         for the tuner where it planned so (see `elegy.model.tuning`)."""
-        planned = execution.planned if isinstance(execution, OnDevice) else None
+        planned = execution.planned
         if planned is None or not (planned.timed or planned.probe):
             result: tuple[Any, Any] = compiled.execute(entry, states, execution, *arguments)
             return result
-        if planned.probe:
-            assert isinstance(execution, OnDevice)
+        if planned.probe and isinstance(execution, OnDevice):  # one step, single and looped
             result = compiled.execute(entry, states, execution, *arguments)
             looped = execution._replace(planned=Planned(1, looped=True))
-            self.tuner.probed(same_bits(result, compiled.execute(entry, states, looped, *arguments)))
+            again = _first_step(compiled.execute(entry, states, looped, *arguments))
+            self.tuner.probed(same_bits(result, again))
+            return result
+        if planned.probe:  # a group from the host, fused and step by step
+            assert isinstance(execution, Execution)
+            result = _one_by_one(compiled, entry, states, execution, arguments)
+            self.tuner.probed(same_bits(result, compiled.execute(entry, states, execution, *arguments)))
             return result
         started = self.tuner.clock()
         result = jax.block_until_ready(compiled.execute(entry, states, execution, *arguments))  # type: ignore[no-untyped-call]
@@ -204,13 +237,7 @@ class ExecutionPlan:
         while position < len(spans):
             group = spans[position : position + size]
             if size > 1 and position % size == 0 and len(group) == size:
-                if all(_full(span, source) for span in group):
-                    rows = source.rows(_joined(group))
-                    yield Execution(
-                        _stacked(Batch(*rows, np.ones(size * source.batch_size, bool)), size), size
-                    )
-                else:  # a partial batch among them: each padded, then stacked
-                    yield _stacked_batches([source.batch(span) for span in group])
+                yield self._stacked_spans(source, group)  # (a partial batch: each padded, then stacked)
                 position += size
             else:
                 yield Execution(source.batch(spans[position]), 1)
@@ -257,18 +284,41 @@ def _stacked(batch: Batch, group: int) -> Batch:
 
 
 # ---------------------------------------------------------------- what came back
-def same_bits(single: tuple[Any, Any], looped: tuple[Any, Any]) -> bool:
-    """Whether a looped call of one step returned the single step's outputs and States,
-    bit for bit (the looped outputs are stacked: their first row counts)."""
-    (outputs, states), (stacked, looped_states) = single, looped
-    if isinstance(outputs, tuple):  # a training step's (logs, halted)
-        outputs, stacked = outputs[0], stacked[0]
-    first_row = jax.tree_util.tree_map(lambda leaf: leaf[0], stacked)
-    a, b = jax.device_get(((outputs, states.leaves()[1]), (first_row, looped_states.leaves()[1])))
+def _one_by_one(
+    compiled: Any, entry: str, states: Any, execution: Execution, arguments: tuple[Any, ...]
+) -> tuple[Any, Any]:
+    """A fused execution's steps run by the single step, returned as the fused call
+    returns them: the outputs stacked (a training step's `halted` flag passed on)."""
+    outputs = []
+    for batch in step_outputs(execution.batches, execution):
+        output, states = compiled.execute(entry, states, Execution(batch, 1), *arguments)
+        if entry == "train":  # (logs, halted): the flag goes on to the next step
+            arguments = (arguments[0], output[1])
+        outputs.append(output)
+    if entry == "train":
+        logs = jax.tree_util.tree_map(lambda *rows: jax.numpy.stack(rows), *[output[0] for output in outputs])
+        return (logs, arguments[1]), states
+    return jax.tree_util.tree_map(lambda *rows: jax.numpy.stack(rows), *outputs), states
+
+
+def _first_step(looped: tuple[Any, Any]) -> tuple[Any, Any]:
+    """A looped call's result as a single step returns it: its first row of outputs."""
+    stacked, states = looped
+    if isinstance(stacked, tuple):  # a training step's (logs, halted)
+        return (jax.tree_util.tree_map(lambda leaf: leaf[0], stacked[0]), stacked[1]), states
+    return jax.tree_util.tree_map(lambda leaf: leaf[0], stacked), states
+
+
+def same_bits(a: tuple[Any, Any], b: tuple[Any, Any]) -> bool:
+    """Whether two calls returned the same outputs and States, bit for bit."""
+    (outputs, states), (other_outputs, other_states) = a, b
+    a, b = jax.device_get(((outputs, states.leaves()[1]), (other_outputs, other_states.leaves()[1])))
     if jax.tree_util.tree_structure(a) != jax.tree_util.tree_structure(b):  # type: ignore[operator]
         return False
     return all(
-        np.shape(x) == np.shape(y) and np.asarray(x).tobytes() == np.asarray(y).tobytes()
+        np.asarray(x).dtype == np.asarray(y).dtype
+        and np.shape(x) == np.shape(y)
+        and np.asarray(x).tobytes() == np.asarray(y).tobytes()
         for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
     )
 

@@ -18,6 +18,13 @@ compute the same bits:
    at least `MIN_GAIN` times as many steps per second as the best so far and an execution
    stays under `MAX_EXECUTION_SECONDS`, so callbacks and the progress bar stay live.
 
+Where the batches come from the host (`any_size=False`: on the CPU by default, see
+`elegy.data.resident`), a fused program has one group size, stacked on the host, and
+each size is a compilation of its own: the only candidate is the largest power of two
+(at most `HOST_GROUP`) whose execution the single step's time says stays under the limit.
+The probe runs that group fused and step by step from the same States and compares the
+bits; then the group is timed against the single step.
+
 A timed execution waits for its results (a host sync, in the first executions of the
 first fit only). The choice is kept by the model, recorded by `BackupAndRestore`, and
 reused by every later fit.
@@ -34,6 +41,7 @@ MAX_EXECUTION_SECONDS = 0.5  # longest a fused call may take: callbacks see batc
 MIN_GAIN = 1.03  # a larger group must run this many times as many steps per second
 MAX_GROUP = 64  # the most steps one call runs (the size of its stacked outputs)
 TIMINGS_PER_SIZE = 2  # executions timed per candidate; the fastest counts
+HOST_GROUP = 32  # the largest candidate for batches stacked on the host
 
 
 class Planned(NamedTuple):
@@ -66,9 +74,12 @@ class GroupTuner:
         32
     """
 
-    def __init__(self, capacity: int = MAX_GROUP, clock: Callable[[], float] = time.perf_counter):
+    def __init__(
+        self, capacity: int = MAX_GROUP, clock: Callable[[], float] = time.perf_counter, any_size: bool = True
+    ):
         self.capacity = capacity
         self.clock = clock
+        self.any_size = any_size  # one program runs any group size (data on the device)
         self.chosen: int | None = None
         self._stage = "compile"  # compile -> single -> probe -> grow; chosen ends it
         self._size = 1  # the candidate being timed
@@ -92,28 +103,42 @@ class GroupTuner:
     def next(self, remaining: int, epoch_steps: int | None = None) -> Planned:
         """The next execution, with `remaining` of the epoch's `epoch_steps` steps left
         (a group longer than an epoch is never a candidate)."""
-        if self._stage == "grow" and self.chosen is None and self._size > (epoch_steps or remaining):
-            self.chosen = self._best[0]
+        if self._stage in ("grow", "probe") and self.chosen is None:
+            self._fit_epoch(epoch_steps or remaining)
         if self.chosen is not None:
-            count = min(self.chosen, remaining)
-            return Planned(count, looped=self.chosen > 1)
+            if self.chosen > remaining and not self.any_size:  # the host's last batches: one by one
+                return Planned(1, looped=False)
+            return Planned(min(self.chosen, remaining), looped=self.chosen > 1)
         if self._stage == "compile":
             self._stage = "single"
             return Planned(1, looped=False)
         if self._stage == "single":
             return Planned(1, looped=False, timed=True)
+        if remaining < self._size:  # too few steps left for this size: run them untimed
+            return Planned(remaining, looped=True) if self.any_size else Planned(1, looped=False)
         if self._stage == "probe":
-            return Planned(1, looped=False, probe=True)
-        if remaining < self._size:  # too few steps left to time this size: run them
-            return Planned(remaining, looped=True)
+            return Planned(self._size, looped=not self.any_size, probe=True)
         return Planned(self._size, looped=True, timed=True)
+
+    def _fit_epoch(self, epoch_steps: int) -> None:
+        """No candidate longer than an epoch: on the device, the search ends at the
+        best so far; from the host, the one candidate shrinks to fit (or there is none)."""
+        if self._size <= epoch_steps:
+            return
+        if self.any_size:
+            self.chosen = self._best[0]
+            return
+        self._size = self.capacity = 1 << (epoch_steps.bit_length() - 1)
+        if self._size < 2:
+            self.chosen = 1
 
     def probed(self, identical: bool) -> None:
         """The looped program did (or did not) compute the single step's bits."""
         if not identical or self.capacity < 2:
             self.chosen = 1
         else:
-            self._stage, self._size = "grow", 2
+            self._stage = "grow"
+            self._size = 2 if self.any_size else self._size
 
     def timed(self, planned: Planned, seconds: float) -> None:
         """A timed execution of `planned` took `seconds`."""
@@ -124,6 +149,13 @@ class GroupTuner:
         self._timings = []
         if self._stage == "single":
             self._best, self._stage = (1, fastest), "probe"
+            if not self.any_size:  # the one candidate, and the only size a program has
+                steps = max(MAX_EXECUTION_SECONDS / (2 * fastest), 1)
+                self._size = self.capacity = min(
+                    self.capacity, HOST_GROUP, 1 << (int(steps).bit_length() - 1)
+                )
+                if self._size < 2:
+                    self.chosen = 1
             return
         per_step = fastest / size
         if per_step * MIN_GAIN <= self._best[1]:
