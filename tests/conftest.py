@@ -89,6 +89,7 @@ def pytest_configure(config):
         cache_dir = os.path.join(tempfile.gettempdir(), f"elegy-xla-{run_id}")
         os.makedirs(cache_dir, exist_ok=True)
     cache_dir = cache_dir or tempfile.mkdtemp(prefix="elegy-xla-")
+    os.environ["ELEGY_COMPILATION_CACHE"] = cache_dir  # (and the processes tests start)
     jax.config.update("jax_compilation_cache_dir", cache_dir)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)

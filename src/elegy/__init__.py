@@ -1,12 +1,14 @@
 """Elegy: a Keras-like training framework for JAX whose networks are Haiku modules."""
 
-from elegy import callbacks, data, distributed, losses, metrics, regularizers, utils
+from elegy import callbacks, compilation_cache, data, distributed, losses, metrics, regularizers, utils
 from elegy.hooks import add_loss, add_metric
 from elegy.model import GradStep, Model, ModelBase, PredStep, TestStep, TrainStep
 from elegy.model.retrace import RetraceWarning
 from elegy.serialization import load
 from elegy.states import RNGSeq, States
 from elegy.version import __version__ as __version__
+
+compilation_cache.enable_by_default()
 
 __all__ = [
     "GradStep",

@@ -28,6 +28,12 @@ def conv(x):
     return hk.Linear(2)(x.reshape(len(x), -1))
 
 
+@pytest.fixture(autouse=True)
+def probe_at_once(monkeypatch):
+    """The probe compiles in the loop's thread: the search takes the same steps every run."""
+    monkeypatch.setattr(tuning, "COMPILE_IN_BACKGROUND", False)
+
+
 def make_model(module=mlp, steps_per_execution="auto", **kwargs):
     return elegy.Model(
         module,
@@ -163,6 +169,21 @@ def test_params_are_bitwise_equal_whatever_the_tuner_picked(module, on_device):
     assert_same_bits(slow, fast)
     assert_same_bits(slow, host)
     assert histories[0].history == histories[1].history == histories[2].history
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+def test_compiling_in_the_background_changes_no_bit(monkeypatch, on_device):
+    """The probe waits for the fused program while the single step trains on: the
+    search ends after more or fewer steps, the results are the same."""
+    monkeypatch.setattr(tuning, "COMPILE_IN_BACKGROUND", True)
+    model, reference = tuned(make_model(), FASTER_UP_TO_16, on_device), make_model(steps_per_execution=1)
+    for _ in range(10):  # (fit until the search is over, at most 10 times)
+        model.fit(X, Y, batch_size=8, epochs=1, verbose=0, data_on_device=on_device)
+        reference.fit(X, Y, batch_size=8, epochs=1, verbose=0, data_on_device=False)
+        if model.steps_per_execution_chosen is not None:
+            break
+    assert model.steps_per_execution_chosen == (16 if on_device else HOST_GROUP)
+    assert_same_bits(model, reference)
 
 
 def test_the_probe_alone_decides_against_fusing(monkeypatch):

@@ -17,6 +17,7 @@ inputs, and the order of the logs each entry produced while it traced.
 
 from __future__ import annotations
 
+import concurrent.futures
 import warnings
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -44,6 +45,9 @@ ENTRY_POINTS = {
     "test": ("test_step", False, False),
     "pred": ("pred_step", False, False),
 }
+
+# Compilations ahead of time (see `CompiledSteps.compile_ahead`), one at a time.
+_COMPILER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="elegy-compile")
 
 Step = Callable[..., tuple[Any, States]]  # (States, Batch, class_weight[, halted]) -> (outputs, States)
 
@@ -100,22 +104,46 @@ class CompiledSteps:
     ) -> tuple[Any, States]:
         """Run `entry` on an execution: `(outputs, states)`, the outputs stacked when fused.
         `arguments` follow the batches: `class_weight`, and for "train" `halted`."""
-        if isinstance(execution, OnDevice):
-            rows, at = execution.rows, np.int32(execution.position)
-            if execution.fused:
-                looped = self.on_device(entry, execution.capacity)
-                return looped(
-                    states,
-                    execution.placed.data,
-                    rows.indices,
-                    rows.masks,
-                    at,
-                    np.int32(execution.count),
-                    *arguments,
-                )
-            single = self.on_device(entry)
-            return single(states, execution.placed.data, rows.indices, rows.masks, at, *arguments)
-        return self(entry, execution.fused)(states, execution.batches, *arguments)
+        step, inputs = self._step_for(entry, execution, arguments)
+        return step(states, *inputs)
+
+    def compile_ahead(
+        self,
+        entry: str,
+        states: States,
+        execution: Execution | OnDevice,
+        *arguments: Any,
+        background: bool = True,
+    ) -> concurrent.futures.Future[Any]:
+        """Trace and lower what `execute` would run here, and compile it in a thread of
+        its own: steps already compiled go on meanwhile, and `execute`, once the future
+        is done, finds it compiled. (Tracing runs the user's steps' Python: it stays in
+        this thread. The compilation is XLA's, without the GIL.)"""
+        step, inputs = self._step_for(entry, execution, arguments)
+        treedef, leaves = states.leaves()
+        spare = (leaves,) if entry == "train" else ()  # (the buffers a training step writes over)
+        lowered = step.jitted.lower(treedef, leaves, *spare, *inputs)  # type: ignore[attr-defined]
+        if background:
+            return _COMPILER.submit(lowered.compile)
+        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        done.set_result(lowered.compile())
+        return done
+
+    def _step_for(
+        self, entry: str, execution: Execution | OnDevice, arguments: tuple[Any, ...]
+    ) -> tuple[Step, tuple[Any, ...]]:
+        """The function that runs `entry` on `execution`, and its inputs after the States."""
+        if not isinstance(execution, OnDevice):
+            return self(entry, execution.fused), (execution.batches, *arguments)
+        rows, at = execution.rows, np.int32(execution.position)
+        on_rows = (execution.placed.data, rows.indices, rows.masks, at)
+        if execution.fused:
+            return self.on_device(entry, execution.capacity), (
+                *on_rows,
+                np.int32(execution.count),
+                *arguments,
+            )
+        return self.on_device(entry), (*on_rows, *arguments)
 
     def log_order(self, entry: str) -> tuple[str, ...] | None:
         """The order in which `entry`'s steps produced their logs (None before it ran)."""

@@ -42,6 +42,7 @@ from elegy.data.prefetch import to_device
 from elegy.data.resident import DeviceArrays, EpochRows
 from elegy.data.sources import ArraySource, Span
 from elegy.distributed import Distribution, to_host
+from elegy.model import tuning
 from elegy.model.tuning import GroupTuner, Planned
 
 
@@ -135,6 +136,7 @@ class ExecutionPlan:
         self.distribution = distribution
         self.placed = placed  # the source's arrays on the device, or None: the host path
         self.tuned = tuner is not None  # (on the host: arrays grouped as the tuner plans)
+        self._compiling: Any = None  # the future of the fused program the tuner's probe needs
         self.tuner = tuner or GroupTuner.decided(group, capacity=group)
 
     @property
@@ -215,16 +217,22 @@ class ExecutionPlan:
         if planned is None or not (planned.timed or planned.probe):
             result: tuple[Any, Any] = compiled.execute(entry, states, execution, *arguments)
             return result
-        if planned.probe and isinstance(execution, OnDevice):  # one step, single and looped
-            result = compiled.execute(entry, states, execution, *arguments)
-            looped = execution._replace(planned=Planned(1, looped=True))
-            again = _first_step(compiled.execute(entry, states, looped, *arguments))
-            self.tuner.probed(same_bits(result, again))
-            return result
-        if planned.probe:  # a group from the host, fused and step by step
-            assert isinstance(execution, Execution)
-            result = _one_by_one(compiled, entry, states, execution, arguments)
-            self.tuner.probed(same_bits(result, compiled.execute(entry, states, execution, *arguments)))
+        if planned.probe:  # the fused program against the single step (when it has compiled)
+            on_device = isinstance(execution, OnDevice)
+            if on_device:  # one step, single and looped
+                fused: AnyExecution = execution._replace(planned=Planned(1, looped=True))
+                result = compiled.execute(entry, states, execution, *arguments)
+            else:  # a group from the host, fused and step by step
+                assert isinstance(execution, Execution)
+                fused, result = execution, _one_by_one(compiled, entry, states, execution, arguments)
+            if self._compiling is None:  # the steps go on while it compiles
+                self._compiling = compiled.compile_ahead(
+                    entry, states, fused, *arguments, background=tuning.COMPILE_IN_BACKGROUND
+                )
+            if self._compiling.done():
+                self._compiling.result()  # (an error compiling is raised here)
+                again = compiled.execute(entry, states, fused, *arguments)
+                self.tuner.probed(same_bits(result, _first_step(again) if on_device else again))
             return result
         started = self.tuner.clock()
         result = jax.block_until_ready(compiled.execute(entry, states, execution, *arguments))  # type: ignore[no-untyped-call]

@@ -25,6 +25,10 @@ each size is a compilation of its own: the only candidate is the largest power o
 The probe runs that group fused and step by step from the same States and compares the
 bits; then the group is timed against the single step.
 
+The fused program the probe needs compiles in a thread of its own while the single step
+goes on training (`COMPILE_IN_BACKGROUND`): the search costs the first epoch little more
+than the probe's steps.
+
 A timed execution waits for its results (a host sync, in the first executions of the
 first fit only). The choice is kept by the model, recorded by `BackupAndRestore`, and
 reused by every later fit.
@@ -42,6 +46,9 @@ MIN_GAIN = 1.03  # a larger group must run this many times as many steps per sec
 MAX_GROUP = 64  # the most steps one call runs (the size of its stacked outputs)
 TIMINGS_PER_SIZE = 2  # executions timed per candidate; the fastest counts
 HOST_GROUP = 32  # the largest candidate for batches stacked on the host
+# The probe's fused program compiles in a thread while the single step goes on training;
+# False: in the loop's thread, the probe waiting for it (tests that count steps use it).
+COMPILE_IN_BACKGROUND = True
 
 
 class Planned(NamedTuple):
