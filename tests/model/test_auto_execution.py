@@ -297,3 +297,16 @@ def test_data_on_device_true_needs_arrays():
 def test_bad_steps_per_execution_is_named(value):
     with pytest.raises(ValueError, match='steps_per_execution must be "auto" or an integer >= 1'):
         make_model(steps_per_execution=value)
+
+
+def test_a_pickled_model_keeps_the_choice_not_the_search():
+    import cloudpickle
+
+    model = tuned(make_model(), FASTER_UP_TO_16)
+    model.fit(X, Y, batch_size=8, epochs=2, verbose=0)
+    assert model.steps_per_execution_chosen == HOST_GROUP
+    copy = cloudpickle.loads(cloudpickle.dumps(model))
+    assert copy.steps_per_execution_chosen == HOST_GROUP
+    searching = tuned(make_model(), FASTER_UP_TO_16)
+    searching.fit(X[:64], Y[:64], batch_size=8, epochs=1, verbose=0)  # 8 steps: still searching
+    assert cloudpickle.loads(cloudpickle.dumps(searching)).steps_per_execution_chosen is None

@@ -257,15 +257,19 @@ class ModelCore:
         state = dict(self.__dict__)
         del state["_compiled_steps"]  # compiled functions belong to this process
         state["_buffers"] = RetiredBuffers()  # spare device memory is not part of a model
+        state["_tuners"] = {}  # (searches in progress hold compilations of this process)
+        state["_group_choices"] = self._group_choices()  # finished ones are kept
         # Devices belong to the process that holds them: a pickled or saved model comes
         # back undistributed; set `model.distribution` again where it is loaded.
         state["distribution"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        choices = state.pop("_group_choices", {})
         state.setdefault("_tuners", {})
         self.__dict__.update(state)
         self._compiled_steps = CompiledSteps(self)
+        self._adopt_group_choices(choices)
 
 
 def _checked_group(value: Any) -> int | str:

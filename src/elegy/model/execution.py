@@ -136,7 +136,6 @@ class ExecutionPlan:
         self.distribution = distribution
         self.placed = placed  # the source's arrays on the device, or None: the host path
         self.tuned = tuner is not None  # (on the host: arrays grouped as the tuner plans)
-        self._compiling: Any = None  # the future of the fused program the tuner's probe needs
         self.tuner = tuner or GroupTuner.decided(group, capacity=group)
 
     @property
@@ -225,12 +224,12 @@ class ExecutionPlan:
             else:  # a group from the host, fused and step by step
                 assert isinstance(execution, Execution)
                 fused, result = execution, _one_by_one(compiled, entry, states, execution, arguments)
-            if self._compiling is None:  # the steps go on while it compiles
-                self._compiling = compiled.compile_ahead(
+            if self.tuner.compiling is None:  # the steps go on while it compiles (over fits)
+                self.tuner.compiling = compiled.compile_ahead(
                     entry, states, fused, *arguments, background=tuning.COMPILE_IN_BACKGROUND
                 )
-            if self._compiling.done():
-                self._compiling.result()  # (an error compiling is raised here)
+            if self.tuner.compiling.done():
+                self.tuner.compiling.result()  # (an error compiling is raised here)
                 again = compiled.execute(entry, states, fused, *arguments)
                 self.tuner.probed(same_bits(result, _first_step(again) if on_device else again))
             return result

@@ -25,9 +25,10 @@ each size is a compilation of its own: the only candidate is the largest power o
 The probe runs that group fused and step by step from the same States and compares the
 bits; then the group is timed against the single step.
 
-The fused program the probe needs compiles in a thread of its own while the single step
-goes on training (`COMPILE_IN_BACKGROUND`): the search costs the first epoch little more
-than the probe's steps.
+The fused program the probe needs compiles in a thread of its own, started by the first
+probe (which then runs its steps one by one), while the single step goes on training
+(`COMPILE_IN_BACKGROUND`); the next probe runs once it is compiled. The search costs the
+first epoch little more than the probe's steps, and a short fit may end before it does.
 
 A timed execution waits for its results (a host sync, in the first executions of the
 first fit only). The choice is kept by the model, recorded by `BackupAndRestore`, and
@@ -39,7 +40,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 MAX_EXECUTION_SECONDS = 0.5  # longest a fused call may take: callbacks see batches this often
 MIN_GAIN = 1.03  # a larger group must run this many times as many steps per second
@@ -87,6 +88,7 @@ class GroupTuner:
         self.capacity = capacity
         self.clock = clock
         self.any_size = any_size  # one program runs any group size (data on the device)
+        self.compiling: Any = None  # the future of the fused program the probe waits for
         self.chosen: int | None = None
         self._stage = "compile"  # compile -> single -> probe -> grow; chosen ends it
         self._size = 1  # the candidate being timed
@@ -124,6 +126,8 @@ class GroupTuner:
         if remaining < self._size:  # too few steps left for this size: run them untimed
             return Planned(remaining, looped=True) if self.any_size else Planned(1, looped=False)
         if self._stage == "probe":
+            if self.compiling is not None and not self.compiling.done():  # single steps meanwhile
+                return Planned(1, looped=False)
             return Planned(self._size, looped=not self.any_size, probe=True)
         return Planned(self._size, looped=True, timed=True)
 
