@@ -231,7 +231,9 @@ class ExecutionPlan:
             if self.tuner.compiling.done():
                 self.tuner.compiling.result()  # (an error compiling is raised here)
                 again = compiled.execute(entry, states, fused, *arguments)
-                self.tuner.probed(same_bits(result, _first_step(again) if on_device else again))
+                self.tuner.probed(
+                    same_bits(result, _first_step(again, entry == "train") if on_device else again)
+                )
             return result
         started = self.tuner.clock()
         result = jax.block_until_ready(compiled.execute(entry, states, execution, *arguments))  # type: ignore[no-untyped-call]
@@ -308,10 +310,12 @@ def _one_by_one(
     return jax.tree_util.tree_map(lambda *rows: jax.numpy.stack(rows), *outputs), states
 
 
-def _first_step(looped: tuple[Any, Any]) -> tuple[Any, Any]:
-    """A looped call's result as a single step returns it: its first row of outputs."""
+def _first_step(looped: tuple[Any, Any], training: bool) -> tuple[Any, Any]:
+    """A looped call's result as a single step returns it: its first row of outputs.
+    (`training`, not the outputs' type, says they are (logs, halted): predictions may be
+    a tuple too.)"""
     stacked, states = looped
-    if isinstance(stacked, tuple):  # a training step's (logs, halted)
+    if training:
         return (jax.tree_util.tree_map(lambda leaf: leaf[0], stacked[0]), stacked[1]), states
     return jax.tree_util.tree_map(lambda leaf: leaf[0], stacked), states
 

@@ -51,10 +51,9 @@ class Model(ModelBase):
             evaluate, predict) whose arrays live on the device, and keeps the choice
             (`steps_per_execution_chosen`); it fuses steps only where the fused program
             computes the same bits as the single step, so the choice never changes a
-            result. An integer fuses that many (a loop over batches on the device),
-            which removes the per-step Python and dispatch overhead of small models; the
-            results are those of step by step up to float rounding. Batch-level callbacks
-            still see every step, replayed after each call.
+            result. An integer fuses that many, which removes the per-step Python and
+            dispatch overhead of small models (results those of step by step up to float
+            rounding). Batch callbacks still see every step, replayed after each call.
         distribution: spread the steps over several devices (and hosts):
             `elegy.distributed.DataParallel()` or `ModelParallel(...)`; logged numbers
             stay those of the whole global batch.
