@@ -14,6 +14,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from elegy import prng
+
 __all__ = ["States", "RNGSeq", "snapshot"]
 
 
@@ -44,7 +46,7 @@ class RNGSeq:
     def next(self) -> jax.Array:
         """Return a fresh key and advance the sequence."""
         fresh: jax.Array
-        self.key, fresh = jax.random.split(self.key)
+        self.key, fresh = prng.split(self.key)
         return fresh
 
     def split(self) -> RNGSeq:
@@ -245,7 +247,7 @@ def initial_states(seed: int) -> States:
 
 def evaluation_rng(training_key: Any) -> RNGSeq:
     """The start of the evaluation stream of a training rng whose key is `training_key`."""
-    return RNGSeq(jax.random.fold_in(training_key, EVALUATION_STREAM))
+    return RNGSeq(prng.fold_in(training_key, EVALUATION_STREAM))
 
 
 def on_evaluation_stream(states: States) -> States:
@@ -267,7 +269,7 @@ def advance_rng(states: States) -> States:
     Called by the framework before every step, so each step sees new keys whether or not
     the previous step stored its `rng` back.
     """
-    return states.update(rng=RNGSeq(jax.random.fold_in(states.rng.key, 1)))
+    return states.update(rng=RNGSeq(prng.fold_in(states.rng.key, 1)))
 
 
 def snapshot(tree: Any) -> Any:

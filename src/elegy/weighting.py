@@ -33,11 +33,16 @@ def combine_masks(mask: jnp.ndarray | None, element_mask: jnp.ndarray | None) ->
     return element_mask * _expand_to(jnp.asarray(mask, element_mask.dtype), element_mask.ndim, "mask")
 
 
-def real_elements(values: jnp.ndarray, mask: jnp.ndarray | None) -> jnp.ndarray:
-    """How many elements of `values` belong to real (unpadded) rows."""
-    if mask is None:
-        return jnp.asarray(values.size, values.dtype)
-    return element_weights(values, None, mask).sum()
+def sums(*terms: jnp.ndarray) -> tuple[jnp.ndarray, ...]:
+    """The sum of each of `terms` (arrays of one shape), computed as one reduction.
+
+    XLA's CPU backend runs each reduction as a kernel of its own, and for a batch of 64
+    rows each costs about 25 us however small (measured on the benchmark's MLP: a masked
+    mean loss logged by a `Mean` made an evaluation step 25% slower than the bare loss).
+    Stacked, a weighted total and its count cost what one sum costs.
+    """
+    totals = jnp.stack(terms).reshape(len(terms), -1).sum(axis=1)
+    return tuple(totals[i] for i in range(len(terms)))
 
 
 def _expand_to(weights: jnp.ndarray, ndim: int, argument: str) -> jnp.ndarray:

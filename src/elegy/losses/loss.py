@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from elegy.inject import call_with_context
 from elegy.naming import callable_name, snake_case
-from elegy.weighting import combine_masks, element_weights, real_elements
+from elegy.weighting import combine_masks, element_weights, sums
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "none")
 
@@ -107,10 +107,12 @@ def reduce(
     weighted = values * element_weights(values, sample_weight, mask)
     if reduction == "none":
         return weighted
-    total = weighted.sum()
     if reduction == "sum":
-        return total
-    return total / jnp.maximum(real_elements(values, mask), 1)
+        return weighted.sum()
+    if mask is None:
+        return weighted.sum() / jnp.maximum(values.size, 1)
+    total, real = sums(weighted, element_weights(values, None, mask))
+    return total / jnp.maximum(real, 1)
 
 
 class LossFunctionWrapper(Loss):

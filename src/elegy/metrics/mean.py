@@ -16,7 +16,7 @@ from elegy.data.structure import batch_rows
 from elegy.inject import call_with_context
 from elegy.metrics.metric import Metric
 from elegy.naming import callable_name, snake_case
-from elegy.weighting import combine_masks, element_weights
+from elegy.weighting import combine_masks, element_weights, sums
 
 MeanState = dict[str, jnp.ndarray]
 
@@ -76,10 +76,8 @@ class Mean(Accumulator):
     ) -> MeanState:
         values = jnp.asarray(values, jnp.float32)
         weights = element_weights(values, sample_weight, mask)
-        return {
-            "total": state["total"] + jnp.sum(weights * values),
-            "count": state["count"] + jnp.sum(weights),
-        }
+        total, count = sums(weights * values, weights)
+        return {"total": state["total"] + total, "count": state["count"] + count}
 
     def compute(self, state: MeanState) -> jnp.ndarray:
         return state["total"] / jnp.maximum(state["count"], 1e-12)
