@@ -4,7 +4,7 @@ from elegy import callbacks, compilation_cache, data, distributed, losses, metri
 from elegy.hooks import add_loss, add_metric
 from elegy.model import GradStep, Model, ModelBase, PredStep, TestStep, TrainStep
 from elegy.model.retrace import RetraceWarning
-from elegy.serialization import load
+from elegy.serialization import load, load_exported
 from elegy.states import RNGSeq, States
 from elegy.version import __version__ as __version__
 
@@ -26,6 +26,7 @@ __all__ = [
     "data",
     "distributed",
     "load",
+    "load_exported",
     "losses",
     "metrics",
     "regularizers",

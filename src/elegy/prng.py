@@ -44,7 +44,7 @@ def threefry2x32(key: Any, x0: Any, x1: Any) -> tuple[Any, Any]:
 
 def _is_raw_threefry(key: Any) -> bool:
     return (
-        getattr(jax.config, "jax_default_prng_impl") == "threefry2x32"
+        jax.config.jax_default_prng_impl == "threefry2x32"  # type: ignore[attr-defined]
         and np.shape(key) == (2,)
         and getattr(key, "dtype", None) == np.uint32
     )
@@ -62,7 +62,8 @@ def split(key: Any) -> tuple[Any, Any]:
     if not _is_raw_threefry(key):
         first, second = jax.random.split(key)
         return first, second
-    pair: tuple[Any, Any] = _split(key, bool(getattr(jax.config, "jax_threefry_partitionable")))
+    partitionable = bool(jax.config.jax_threefry_partitionable)  # type: ignore[attr-defined]
+    pair: tuple[Any, Any] = _split(key, partitionable)
     return pair
 
 

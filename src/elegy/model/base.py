@@ -9,6 +9,7 @@ the compiled entry points (`elegy.model.entry_points`) and the execution plan
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from elegy import serialization
@@ -72,3 +73,12 @@ class ModelBase(ModelCore):
         (the optimizer state of a predict-only model) are skipped with a warning.
         """
         serialization.load_weights(self, path)
+
+    def export(self, path: str | os.PathLike[str], platforms: Sequence[str] | None = None) -> Path:
+        """Write the prediction function for serving to the folder `path`: StableHLO with a
+        symbolic batch dimension and its weights as a plain `.npz`, read back with jax and
+        numpy alone (no Elegy, Haiku or pickle; see `elegy.serialization.exported` and
+        docs/saving.md) or with `elegy.load_exported(path)`. `platforms` (e.g.
+        `("cpu", "cuda")`) defaults to the current backend. Returns the folder.
+        """
+        return serialization.export_model(self, path, platforms)

@@ -111,7 +111,7 @@ def write_version(path: str | os.PathLike[str], kind: str, write: Callable[[Path
             }
             manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True).encode()
             _write_durably(staging / MANIFEST, manifest_bytes)
-            _fsync_tree(staging)
+            fsync_tree(staging)
             final = root / _version_name(_next_version(root))
             os.rename(staging, final)
     except BaseException:
@@ -166,7 +166,7 @@ def read_version(path: str | os.PathLike[str]) -> SavedVersion:
         raise InvalidSaveError(f"{manifest_file}: does not match the hash recorded in {POINTER}")
     manifest = _read_json(manifest_file, "the manifest")
     _check_format(manifest, manifest_file)
-    _check_files(directory, manifest["files"])
+    check_files(directory, manifest["files"])
     return SavedVersion(directory, manifest)
 
 
@@ -252,10 +252,10 @@ def _files(directory: Path) -> list[str]:
 
 
 def _file_hashes(directory: Path) -> dict[str, str]:
-    return {name: _sha256(directory / name) for name in _files(directory)}
+    return {name: file_sha256(directory / name) for name in _files(directory)}
 
 
-def _sha256(file: Path) -> str:
+def file_sha256(file: Path) -> str:
     digest = hashlib.sha256()
     with open(file, "rb") as stream:
         for chunk in iter(lambda: stream.read(1 << 20), b""):
@@ -280,11 +280,13 @@ def _newer(version: Any) -> bool:
     return isinstance(version, int) and version > FORMAT_VERSION
 
 
-def _check_files(directory: Path, expected: dict[str, str]) -> None:
+def check_files(directory: Path, expected: dict[str, str]) -> None:
     present = set(_files(directory)) - {MANIFEST}
     missing = sorted(set(expected) - present)
     extra = sorted(present - set(expected))
-    changed = sorted(name for name in set(expected) & present if _sha256(directory / name) != expected[name])
+    changed = sorted(
+        name for name in set(expected) & present if file_sha256(directory / name) != expected[name]
+    )
     problems = [f"missing: {n}" for n in missing] + [f"altered: {n}" for n in changed]
     problems += [f"unexpected: {n}" for n in extra]
     if problems:
@@ -319,7 +321,7 @@ def _replace_atomically(file: Path, data: bytes) -> None:
     _fsync_directory(file.parent)
 
 
-def _fsync_tree(directory: Path) -> None:
+def fsync_tree(directory: Path) -> None:
     for entry in directory.rglob("*"):
         if entry.is_file():
             with open(entry, "rb+") as stream:
