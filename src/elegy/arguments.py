@@ -50,3 +50,23 @@ def check_verbose(verbose: Any) -> int:
     if verbose not in (0, 1, 2) or isinstance(verbose, bool):
         raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     return int(verbose)
+
+
+def check_fraction(value: Any, argument: str) -> float:
+    """A real number strictly between 0 and 1 (a decay, a momentum), as a float.
+
+    Examples:
+        >>> check_fraction(0.999, "ema_decay")
+        0.999
+        >>> check_fraction(1, "ema_decay")
+        Traceback (most recent call last):
+        ...
+        ValueError: ema_decay must be a number strictly between 0 and 1, got 1
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not 0 < value < 1
+    ):
+        raise ValueError(f"{argument} must be a number strictly between 0 and 1, got {value!r}")
+    return float(value)

@@ -22,6 +22,7 @@ from elegy.data.sources import ArraySource
 from elegy.data.structure import checked_triple
 from elegy.distributed import Distribution
 from elegy.inject import inject
+from elegy.model import ema
 from elegy.model.buffers import RetiredBuffers
 from elegy.model.context import note_logs
 from elegy.model.entry_points import CompiledSteps
@@ -44,6 +45,8 @@ class ModelCore:
         run_eagerly: bool = False,
         steps_per_execution: int | str = "auto",
         distribution: Distribution | None = None,
+        ema_decay: float | None = None,
+        evaluate_with_ema: bool = True,
     ):
         if distribution is not None and not isinstance(distribution, Distribution):
             raise TypeError(
@@ -54,12 +57,32 @@ class ModelCore:
         self.seed = check_int(seed, "seed", 0)
         self.run_eagerly = bool(run_eagerly)
         self.steps_per_execution = _checked_group(steps_per_execution)
+        self._ema_decay = ema.checked_decay(ema_decay)
+        self.evaluate_with_ema = bool(evaluate_with_ema)
         self.stop_training = False
         self.history: History | None = None
         self._buffers = RetiredBuffers()
         self._compiled_steps = CompiledSteps(self)
         self._tuners: dict[str, GroupTuner] = {}  # entry -> the search for its group size
         self.reset()
+
+    @property
+    def ema_decay(self) -> float | None:
+        """The decay of the params' moving average (`elegy.model.ema`), None without one.
+        Fixed when the model is created: its States hold the average from the start."""
+        return self._ema_decay
+
+    @property
+    def evaluate_with_ema(self) -> bool:
+        """Whether evaluate, predict and fit's validation use the moving average in place
+        of the params (when there is one); a new value takes effect on the next call."""
+        return self._evaluate_with_ema
+
+    @evaluate_with_ema.setter
+    def evaluate_with_ema(self, value: bool) -> None:
+        self._evaluate_with_ema = bool(value)
+        self._compiled_steps = CompiledSteps(self)  # the evaluation programs read it
+        self._tuners = {}
 
     # ------------------------------------------------------------------ states
     def reset(self) -> None:

@@ -30,6 +30,7 @@ from elegy import hooks
 from elegy.data.batches import Batch
 from elegy.data.resident import gathered
 from elegy.distributed import Distribution
+from elegy.model import ema
 from elegy.model.buffers import RetiredBuffers
 from elegy.model.context import log_order, running_step
 from elegy.model.execution import Execution, OnDevice
@@ -58,6 +59,12 @@ class SteppedModel(Protocol):
     run_eagerly: bool
     distribution: Distribution | None
     _buffers: RetiredBuffers
+
+    @property
+    def ema_decay(self) -> float | None: ...
+
+    @property
+    def evaluate_with_ema(self) -> bool: ...
 
     def call_step(self, name: str, **available: Any) -> Any: ...
 
@@ -187,6 +194,9 @@ class CompiledSteps:
             self._note_trace(entry, states, batch, class_weight)
         given = states
         states = advance_rng(states) if training else on_evaluation_stream(states)
+        with_average = not training and model.ema_decay is not None and model.evaluate_with_ema
+        if with_average:
+            states = ema.swapped(states)
         with running_step(batch.mask) as running, hooks.collecting() as uncollected:
             result = model.call_step(
                 step,
@@ -201,7 +211,14 @@ class CompiledSteps:
             )
         if step != "pred_step":
             check_all_collected(uncollected, step)
-        new_states = result.states if training else off_evaluation_stream(result.states, given)
+        new_states = result.states
+        if with_average:
+            new_states = ema.swapped(new_states)
+        decay = model.ema_decay
+        if decay is not None and entry in ("init", "train"):
+            new_states = ema.started(new_states) if initializing else ema.averaged(new_states, decay)
+        if not training:
+            new_states = off_evaluation_stream(new_states, given)
         if model.distribution is not None and not model.run_eagerly:
             new_states = model.distribution.constrain_states(new_states, unchanged_from=given)
         if step == "pred_step":

@@ -17,13 +17,13 @@ import optax
 
 from elegy import hooks
 from elegy.arguments import check_int
-from elegy.data.structure import as_array_tree
 from elegy.distributed import Distribution
 from elegy.learning_rates import injected_learning_rate
 from elegy.model.base import ModelBase
 from elegy.model.context import batch_mask, current_step
 from elegy.model.entry_points import CompiledSteps
 from elegy.model.objectives import Objectives, with_class_weight
+from elegy.model.readiness import NO_LOSS, NO_MODULE, NO_OPTIMIZER, checked_optimizer, shapes_of
 from elegy.model.steps import GradStep, PredStep, TestStep, TrainStep
 from elegy.module import PureModule, to_pure_module
 from elegy.states import States
@@ -57,6 +57,12 @@ class Model(ModelBase):
         distribution: spread the steps over several devices (and hosts):
             `elegy.distributed.DataParallel()` or `ModelParallel(...)`; logged numbers
             stay those of the whole global batch.
+        ema_decay: keep an exponential moving average of the params in
+            `states.ema_params`, updated after every optimizer update with this decay
+            (e.g. 0.999; `elegy.model.ema`). None (the default): no average.
+        evaluate_with_ema: with `ema_decay`, evaluate, predict, fit's validation and
+            `export` use the average in place of the params (the default); False: the
+            params themselves.
 
     Examples:
         >>> import elegy, haiku as hk, optax, numpy as np
@@ -82,10 +88,12 @@ class Model(ModelBase):
         run_eagerly: bool = False,
         steps_per_execution: int | str = "auto",
         distribution: Distribution | None = None,
+        ema_decay: float | None = None,
+        evaluate_with_ema: bool = True,
     ):
         self._module = module
         self._loss, self._metrics = loss, metrics
-        self._optimizer = _checked_optimizer(optimizer)
+        self._optimizer = checked_optimizer(optimizer)
         self._pure_module: PureModule | None = None if module is None else to_pure_module(module)
         self._objectives = Objectives(loss, metrics)
         super().__init__(
@@ -93,6 +101,8 @@ class Model(ModelBase):
             run_eagerly=run_eagerly,
             steps_per_execution=steps_per_execution,
             distribution=distribution,
+            ema_decay=ema_decay,
+            evaluate_with_ema=evaluate_with_ema,
         )
 
     # ------------------------------------------------------------------ configuration
@@ -121,7 +131,7 @@ class Model(ModelBase):
 
     @optimizer.setter
     def optimizer(self, optimizer: optax.GradientTransformation | None) -> None:
-        self._optimizer = _checked_optimizer(optimizer)
+        self._optimizer = checked_optimizer(optimizer)
         self._recompile()
         params = self._states.get("net_params")
         if self._states.get("optimizer_states") is not None and params is not None:
@@ -205,7 +215,7 @@ class Model(ModelBase):
         are collected here: added losses join the total, and both are logged.
         """
         if not self._objectives.has_loss:
-            raise ValueError(_NO_LOSS)
+            raise ValueError(NO_LOSS)
         if mask is None and current_step() is not None:
             mask = batch_mask()  # an override called super() without it: the batch's own
         with hooks.collecting() as added:
@@ -291,7 +301,7 @@ class Model(ModelBase):
             optimizer_states = None if self.optimizer is None else self.optimizer.init(states.net_params)
             return TrainStep(logs, states.update(optimizer_states=optimizer_states))
         if self.optimizer is None:
-            raise ValueError(_NO_OPTIMIZER)
+            raise ValueError(NO_OPTIMIZER)
         updates, optimizer_states = self.optimizer.update(grads, states.optimizer_states, states.net_params)
         net_params = optax.apply_updates(states.net_params, updates)
         learning_rate = injected_learning_rate(optimizer_states)
@@ -325,7 +335,7 @@ class Model(ModelBase):
             x = self.input_spec
         states = self.states if self.built else {}
         params, net_states = states.get("net_params"), states.get("net_states")
-        table = summary_table(module, _shapes_of(x), depth, params, net_states)
+        table = summary_table(module, shapes_of(x), depth, params, net_states)
         if print_fn is not None:
             print_fn(table)
         return table
@@ -333,7 +343,7 @@ class Model(ModelBase):
     # ------------------------------------------------------------------ checks
     def _require_module(self) -> PureModule:
         if self._pure_module is None:
-            raise ValueError(_NO_MODULE)
+            raise ValueError(NO_MODULE)
         return self._pure_module
 
     def _reaches_default(self, entry: str, target: str) -> bool:
@@ -355,46 +365,12 @@ class Model(ModelBase):
             and self.optimizer is None
             and self._reaches_default(entry, "train_step")
         ):
-            raise ValueError(f"{what}: " + _NO_OPTIMIZER)
+            raise ValueError(f"{what}: " + NO_OPTIMIZER)
         if (
             not self._objectives.has_loss
             and entry != "pred_step"
             and self._reaches_default(entry, "test_step")
         ):
-            raise ValueError(f"{what}: " + _NO_LOSS)
+            raise ValueError(f"{what}: " + NO_LOSS)
         if self._pure_module is None and self._reaches_default(entry, "pred_step"):
-            raise ValueError(f"{what}: " + _NO_MODULE)
-
-
-def _checked_optimizer(optimizer: Any) -> optax.GradientTransformation | None:
-    if optimizer is not None and not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
-        raise TypeError(
-            "optimizer must be an optax GradientTransformation (with init and update), "
-            f"got {type(optimizer).__name__}"
-        )
-    return optimizer
-
-
-_NO_LOSS = (
-    "no loss: pass loss=... to Model (e.g. elegy.losses.SparseCategoricalCrossentropy"
-    "(from_logits=True)) or override test_step"
-)
-_NO_OPTIMIZER = (
-    "no optimizer: pass optimizer=... (an optax GradientTransformation) to Model or override train_step"
-)
-
-
-def _shapes_of(x: Any) -> Any:
-    """`x` as a tree of `jax.ShapeDtypeStruct` (checked like any input when it holds arrays)."""
-    if all(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in jax.tree_util.tree_leaves(x)):
-        return x
-    return jax.tree_util.tree_map(
-        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype),  # type: ignore[no-untyped-call]
-        as_array_tree(x, "x"),
-    )
-
-
-_NO_MODULE = (
-    "the model cannot be initialized: module is None; pass module=... (a Haiku forward "
-    "function or module) or override pred_step"
-)
+            raise ValueError(f"{what}: " + NO_MODULE)

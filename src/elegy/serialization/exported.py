@@ -134,7 +134,7 @@ def _serving_states(model: Any) -> States:
     EMA weights in place of the params when the model keeps them."""
     states: States = model.states
     fields = {name: value for name, value in states.items() if name not in _NOT_EXPORTED}
-    if getattr(model, "_predicts_with_ema", False) and states.get("ema_params") is not None:
+    if model.ema_decay is not None and model.evaluate_with_ema and states.get("ema_params") is not None:
         fields["net_params"] = states.get("ema_params")
     fields.pop("ema_params", None)
     return States(fields)
@@ -159,6 +159,7 @@ class _Serving:
     its own."""
 
     run_eagerly, distribution, _buffers = False, None, None
+    ema_decay, evaluate_with_ema = None, False  # (the exported weights are already the average)
 
     def __init__(self, model: Any):
         self.call_step = model.call_step
