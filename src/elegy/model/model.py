@@ -19,6 +19,7 @@ from elegy import hooks
 from elegy.arguments import check_int
 from elegy.distributed import Distribution
 from elegy.learning_rates import injected_learning_rate
+from elegy.model import precision
 from elegy.model.base import ModelBase
 from elegy.model.context import batch_mask, current_step
 from elegy.model.entry_points import CompiledSteps
@@ -57,6 +58,10 @@ class Model(ModelBase):
         distribution: spread the steps over several devices (and hosts):
             `elegy.distributed.DataParallel()` or `ModelParallel(...)`; logged numbers
             stay those of the whole global batch.
+        dtype_policy: "float32" (the default), "mixed_bfloat16", "mixed_float16" (with
+            dynamic loss scaling) or a `jmp.Policy`: params stay float32, the forward
+            pass runs in the compute dtype, predictions and gradients are float32
+            (`elegy.model.precision`, which also has the helpers for custom steps).
         ema_decay: keep an exponential moving average of the params in
             `states.ema_params`, updated after every optimizer update with this decay
             (e.g. 0.999; `elegy.model.ema`). None (the default): no average.
@@ -88,6 +93,7 @@ class Model(ModelBase):
         run_eagerly: bool = False,
         steps_per_execution: int | str = "auto",
         distribution: Distribution | None = None,
+        dtype_policy: Any = "float32",
         ema_decay: float | None = None,
         evaluate_with_ema: bool = True,
     ):
@@ -96,6 +102,7 @@ class Model(ModelBase):
         self._optimizer = checked_optimizer(optimizer)
         self._pure_module: PureModule | None = None if module is None else to_pure_module(module)
         self._objectives = Objectives(loss, metrics)
+        self._dtype_policy, self._precision = dtype_policy, precision.checked_policy(dtype_policy)
         super().__init__(
             seed=seed,
             run_eagerly=run_eagerly,
@@ -122,6 +129,11 @@ class Model(ModelBase):
         self._pure_module = None if module is None else to_pure_module(module)
         self._module = module
         self._recompile()
+
+    @property
+    def dtype_policy(self) -> Any:
+        """The mixed-precision policy, as given; fixed when the model is created."""
+        return self._dtype_policy
 
     @property
     def optimizer(self) -> optax.GradientTransformation | None:
@@ -192,7 +204,9 @@ class Model(ModelBase):
             )
         else:
             params, net_states = states.net_params, states.net_states
-        y_pred, updated = module.apply(params, net_states, rng.next(), x, training)
+        y_pred, updated = precision.applied(
+            self._precision, module.apply, params, net_states, rng.next(), x, training
+        )
         if training and not initializing:
             net_states = updated
         return PredStep(y_pred, states.update(net_params=params, net_states=net_states))
@@ -262,13 +276,14 @@ class Model(ModelBase):
             loss, logs, states = self.call_step("test_step", states=states, **args)
             return GradStep(loss, logs, states, None)
 
-        def loss_fn(params: Any) -> tuple[Any, tuple[Any, States]]:
+        def loss_fn(params: Any) -> tuple[Any, tuple[Any, Any, States]]:
             loss, logs, new_states = self.call_step(
                 "test_step", states=states.update(net_params=params), **args
             )
-            return loss, (logs, new_states)
+            return precision.scaled_loss(loss, states), (loss, logs, new_states)
 
-        (loss, (logs, new_states)), grads = jax.value_and_grad(loss_fn, has_aux=True)(states.net_params)
+        (_, (loss, logs, new_states)), grads = jax.value_and_grad(loss_fn, has_aux=True)(states.net_params)
+        grads = precision.unscaled_grads(grads, states)
         # value_and_grad hands back a copy of the rng; keep the caller's sequence (which the
         # inner steps advanced in place) so that it and `states.rng` stay one object.
         return GradStep(loss, logs, new_states.update(rng=states.rng), grads)
@@ -299,7 +314,9 @@ class Model(ModelBase):
         )
         if initializing:
             optimizer_states = None if self.optimizer is None else self.optimizer.init(states.net_params)
-            return TrainStep(logs, states.update(optimizer_states=optimizer_states))
+            scale = precision.initial_loss_scale(self._precision)
+            extra = {} if scale is None else {precision.LOSS_SCALE: scale}
+            return TrainStep(logs, states.update(optimizer_states=optimizer_states, **extra))
         if self.optimizer is None:
             raise ValueError(NO_OPTIMIZER)
         updates, optimizer_states = self.optimizer.update(grads, states.optimizer_states, states.net_params)
@@ -307,7 +324,8 @@ class Model(ModelBase):
         learning_rate = injected_learning_rate(optimizer_states)
         if learning_rate is not None:
             logs = {**logs, "learning_rate": learning_rate}
-        return TrainStep(logs, states.update(net_params=net_params, optimizer_states=optimizer_states))
+        updated = states.update(net_params=net_params, optimizer_states=optimizer_states)
+        return TrainStep(logs, precision.if_finite(grads, updated, states))
 
     # ------------------------------------------------------------------ summary
     def summary(self, x: Any = None, depth: int = 2, print_fn: Callable[[str], Any] | None = print) -> str:
