@@ -16,9 +16,9 @@ import time
 
 import jax
 import optax
+from speed import BATCH, FORWARD, make_data
 
 import elegy
-from speed import BATCH, FORWARD, make_data
 
 CONFIGURATIONS = {
     "plain": {},
