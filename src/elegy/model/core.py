@@ -81,8 +81,12 @@ class ModelCore:
     @evaluate_with_ema.setter
     def evaluate_with_ema(self, value: bool) -> None:
         self._evaluate_with_ema = bool(value)
-        self._compiled_steps = CompiledSteps(self)  # the evaluation programs read it
-        self._tuners = {}
+        self._recompile()  # the evaluation programs read it
+
+    def _recompile(self) -> None:
+        """Compile the steps afresh: something they bake in has changed."""
+        self._compiled_steps = CompiledSteps(self)
+        self._tuners = {}  # other programs, other speeds
 
     # ------------------------------------------------------------------ states
     def reset(self) -> None:

@@ -22,7 +22,6 @@ from elegy.learning_rates import injected_learning_rate
 from elegy.model import precision
 from elegy.model.base import ModelBase
 from elegy.model.context import batch_mask, current_step
-from elegy.model.entry_points import CompiledSteps
 from elegy.model.objectives import Objectives, with_class_weight
 from elegy.model.readiness import NO_LOSS, NO_MODULE, NO_OPTIMIZER, checked_optimizer, shapes_of
 from elegy.model.steps import GradStep, PredStep, TestStep, TrainStep
@@ -174,10 +173,6 @@ class Model(ModelBase):
     def metrics(self, metrics: Any) -> None:
         self._objectives, self._metrics = Objectives(self._loss, metrics), metrics
         self._renew_metrics()
-
-    def _recompile(self) -> None:
-        self._compiled_steps = CompiledSteps(self)
-        self._tuners = {}  # other programs, other speeds
 
     def _renew_metrics(self) -> None:
         """New objectives have accumulators of their own: the next fit or evaluate builds

@@ -57,35 +57,37 @@ class Precision:
     policy: jmp.Policy | None
     loss_scaling: bool
 
-    @property
-    def compute_dtype(self) -> Any:
-        return jnp.float32 if self.policy is None else self.policy.compute_dtype
-
 
 def checked_policy(value: Any) -> Precision:
     """`dtype_policy`: one of `POLICIES`' names or a `jmp.Policy`."""
     if isinstance(value, jmp.Policy):
-        return Precision(value, jnp.dtype(value.compute_dtype) == jnp.float16)
-    if isinstance(value, str) and value in POLICIES:
+        policy = value
+    elif isinstance(value, str) and value in POLICIES:
         policy = POLICIES[value]
-        return Precision(policy, policy is not None and jnp.dtype(policy.compute_dtype) == jnp.float16)
-    names = ", ".join(repr(name) for name in POLICIES)
-    raise ValueError(f"dtype_policy must be one of {names} or a jmp.Policy, got {value!r}")
+    else:
+        names = ", ".join(repr(name) for name in POLICIES)
+        raise ValueError(f"dtype_policy must be one of {names} or a jmp.Policy, got {value!r}")
+    return Precision(policy, policy is not None and jnp.dtype(policy.compute_dtype) == jnp.float16)
 
 
 def applied(
-    precision: Precision, apply: Callable[..., tuple[Any, Any]], params: Any, *args: Any
+    precision: Precision,
+    apply: Callable[..., tuple[Any, Any]],
+    params: Any,
+    net_states: Any,
+    rng: Any,
+    x: Any,
+    training: bool,
 ) -> tuple[Any, Any]:
     """`apply(params, net_states, rng, x, training) -> (y_pred, net_states)` under the
     policy: params and every module's inputs in the compute dtype, the predictions in
     the output dtype."""
     policy = precision.policy
     if policy is None:
-        return apply(params, *args)
-    net_states, rng, x, *rest = args
+        return apply(params, net_states, rng, x, training)
     with _inputs_cast_to(policy.compute_dtype):
         y_pred, net_states = apply(
-            policy.cast_to_compute(params), net_states, rng, policy.cast_to_compute(x), *rest
+            policy.cast_to_compute(params), net_states, rng, policy.cast_to_compute(x), training
         )
     return policy.cast_to_output(y_pred), net_states
 

@@ -41,7 +41,8 @@ from elegy.states import States
 PROGRAM, WEIGHTS, MANIFEST = "predict.jaxexport", "weights.npz", "manifest.json"
 FORMAT, FORMAT_VERSION = "elegy-export", 1
 BATCH_SYMBOL = "batch"
-# What predicting reads of the States; optimizer moments and metric accumulators stay out.
+# What predicting reads of the States; optimizer moments and metric accumulators stay out
+# (and the moving average, once swapped in for the params where the model evaluates with it).
 _NOT_EXPORTED = ("optimizer_states", "metrics_states")
 
 
@@ -132,12 +133,13 @@ def load_exported(path: str | os.PathLike[str]) -> Callable[[Any], Any]:
 def _serving_states(model: Any) -> States:
     """The States a prediction reads: without optimizer and metric states, and with the
     EMA weights in place of the params when the model keeps them."""
+    from elegy.model import ema  # (the model package imports this one)
+
     states: States = model.states
-    fields = {name: value for name, value in states.items() if name not in _NOT_EXPORTED}
-    if model.ema_decay is not None and model.evaluate_with_ema and states.get("ema_params") is not None:
-        fields["net_params"] = states.get("ema_params")
-    fields.pop("ema_params", None)
-    return States(fields)
+    if model.ema_decay is not None and model.evaluate_with_ema:
+        states = ema.swapped(states)
+    left_out = (*_NOT_EXPORTED, ema.FIELD)
+    return States({name: value for name, value in states.items() if name not in left_out})
 
 
 def _prediction_function(model: Any, treedef: Any) -> Callable[[list[Any], Any], Any]:
