@@ -1,10 +1,12 @@
-"""The per-step cost of the training recipes: `ema_decay` and `dtype_policy`, against plain fit.
+"""The per-step cost of the training recipes: `ema_decay`, `dtype_policy` and
+`gradient_accumulation_steps`, against plain fit.
 
     python benchmarks/recipes.py [--repeats 5]
 
 The benchmark's MLP (784-300-10, batch 64, Adam), one step per call, interleaved epochs;
 prints the median microseconds per step of each configuration. EMA should cost one
-multiply-add over the params per step; mixed precision pays off on accelerators with
+multiply-add over the params per step, accumulation one multiply-add into the sums
+(the optimizer then runs once per K steps); mixed precision pays off on accelerators with
 16-bit matrix units (on a CPU it is expected to be slower: the casts are extra work).
 """
 
@@ -24,6 +26,7 @@ CONFIGURATIONS = {
     "plain": {},
     "ema_decay=0.999": {"ema_decay": 0.999},
     "dtype_policy=mixed_bfloat16": {"dtype_policy": "mixed_bfloat16"},
+    "gradient_accumulation_steps=4": {"gradient_accumulation_steps": 4},
 }
 
 

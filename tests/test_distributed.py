@@ -52,7 +52,7 @@ def test_four_device_checks_pass(four_device_run):
     """DataParallel and ModelParallel give the one-device numbers (see check_four_devices)."""
     result, _ = four_device_run
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    assert "7 passed" in result.stdout, result.stdout[-2000:]
+    assert "8 passed" in result.stdout, result.stdout[-2000:]
 
 
 def test_a_save_from_four_devices_loads_on_one_and_predicts_the_same(four_device_run):

@@ -27,6 +27,11 @@ class TraceCounter(conftest.TraceCounter, elegy.Model):
     pass
 
 
+class AccumulatingModel(elegy.Model):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, gradient_accumulation_steps=2, **kwargs)
+
+
 def make_model(distribution=None, steps=1, cls=TraceCounter):
     return cls(
         mlp_forward,
@@ -71,6 +76,14 @@ def test_data_parallel_equals_one_device(batch_size, steps):
     # fused, 5 batches make a group of 3 and 2 alone: each program compiles fused and alone
     programs = 1 if steps == 1 else 2
     assert dict(model.traces) == {(True, True): 1, (False, True): programs, (False, False): 2 * programs}
+
+
+def test_gradient_accumulation_over_the_mesh_equals_one_large_batch_on_one_device():
+    """Two batches of 15 (each padded to 16 over the 4 devices) make one update: that of
+    one batch of 30 on one device; 130 rows leave a partial last group (one batch of 10)."""
+    reference = make_model()
+    model = make_model(elegy.distributed.DataParallel(), cls=AccumulatingModel)
+    assert_same_training(reference, model, fit(reference, 30), fit(model, 15))
 
 
 def test_data_parallel_replicates_states_and_splits_batches():

@@ -199,7 +199,7 @@ class ModelCore:
         return placed
 
     def _not_halted(self) -> Any:
-        """The flag a training step carries (see `entry_points.guarded`), before any step
+        """The flag a training step carries (see `step_wrappers.guarded`), before any step
         set it, placed as the steps return it so the second step does not compile again."""
         if self.distribution is None or self.run_eagerly:
             return np.False_
@@ -221,6 +221,16 @@ class ModelCore:
 
     def _check_ready(self, entry: str, what: str) -> None:
         """Hook for subclasses: raise a clear error if `entry` cannot run; default: no check."""
+
+    def _finish_group(self, states: States, halted: Any) -> States:
+        """Hook for subclasses that group batches into one update (gradient accumulation):
+        `states` at the end of an epoch, traced inside a compiled step; default: as given."""
+        return states
+
+    @property
+    def _groups_batches(self) -> bool:
+        """Whether `fit` must call `_finish_group` at the end of each epoch."""
+        return False
 
     @property
     def steps_per_execution_chosen(self) -> int | None:

@@ -153,6 +153,8 @@ def fit(
                     break
             if last is None:
                 raise ValueError("fit: the training data produced no batches this epoch")
+            if model._groups_batches:  # before validation and checkpoints see the params
+                model._commit(compiled.finish_group(model._states, halted))
             skip = 0
             model._commit(model._placed(model._states.update(epoch=np.asarray(counter + 1, np.int32))))
             epoch_logs = Logs(last_step(*last), compiled.log_order("train"))

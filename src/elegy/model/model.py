@@ -19,17 +19,15 @@ from elegy import hooks
 from elegy.arguments import check_int
 from elegy.distributed import Distribution
 from elegy.learning_rates import injected_learning_rate
-from elegy.model import precision
+from elegy.model import accumulation, precision
 from elegy.model.base import ModelBase
 from elegy.model.context import batch_mask, current_step
 from elegy.model.objectives import Objectives, with_class_weight
-from elegy.model.readiness import NO_LOSS, NO_MODULE, NO_OPTIMIZER, checked_optimizer, shapes_of
+from elegy.model.readiness import NO_LOSS, NO_MODULE, NO_OPTIMIZER, check_ready, checked_optimizer, shapes_of
 from elegy.model.steps import GradStep, PredStep, TestStep, TrainStep
 from elegy.module import PureModule, to_pure_module
 from elegy.states import States
 from elegy.summary import summary_table
-
-CHAIN = ("train_step", "grad_step", "test_step", "pred_step")
 
 
 class Model(ModelBase):
@@ -67,6 +65,10 @@ class Model(ModelBase):
         evaluate_with_ema: with `ema_decay`, evaluate, predict, fit's validation and
             `export` use the average in place of the params (the default); False: the
             params themselves.
+        gradient_accumulation_steps: K > 1 makes every K batches one optimizer update,
+            with the gradient one batch of all their real rows would give (exact with a
+            padded last batch; a group an epoch leaves partial is applied at its end;
+            `elegy.model.accumulation`). Logs and BatchNorm statistics stay per batch.
 
     Examples:
         >>> import elegy, haiku as hk, optax, numpy as np
@@ -95,6 +97,7 @@ class Model(ModelBase):
         dtype_policy: Any = "float32",
         ema_decay: float | None = None,
         evaluate_with_ema: bool = True,
+        gradient_accumulation_steps: int = 1,
     ):
         self._module = module
         self._loss, self._metrics = loss, metrics
@@ -102,6 +105,7 @@ class Model(ModelBase):
         self._pure_module: PureModule | None = None if module is None else to_pure_module(module)
         self._objectives = Objectives(loss, metrics)
         self._dtype_policy, self._precision = dtype_policy, precision.checked_policy(dtype_policy)
+        self._accumulation_steps = accumulation.checked_steps(gradient_accumulation_steps)
         super().__init__(
             seed=seed,
             run_eagerly=run_eagerly,
@@ -133,6 +137,12 @@ class Model(ModelBase):
     def dtype_policy(self) -> Any:
         """The mixed-precision policy, as given; fixed when the model is created."""
         return self._dtype_policy
+
+    @property
+    def gradient_accumulation_steps(self) -> int:
+        """How many batches make one optimizer update; fixed when the model is created
+        (its States hold the sums from the start)."""
+        return self._accumulation_steps
 
     @property
     def optimizer(self) -> optax.GradientTransformation | None:
@@ -311,16 +321,42 @@ class Model(ModelBase):
             optimizer_states = None if self.optimizer is None else self.optimizer.init(states.net_params)
             scale = precision.initial_loss_scale(self._precision)
             extra = {} if scale is None else {precision.LOSS_SCALE: scale}
+            if self._accumulation_steps > 1:
+                extra[accumulation.FIELD] = accumulation.empty(states.net_params)
             return TrainStep(logs, states.update(optimizer_states=optimizer_states, **extra))
         if self.optimizer is None:
             raise ValueError(NO_OPTIMIZER)
-        updates, optimizer_states = self.optimizer.update(grads, states.optimizer_states, states.net_params)
-        net_params = optax.apply_updates(states.net_params, updates)
-        learning_rate = injected_learning_rate(optimizer_states)
+        if self._accumulation_steps > 1:
+            if mask is None and current_step() is not None:
+                mask = batch_mask()  # (an override called super() without it)
+            rows, finite = accumulation.real_rows(mask, x), precision.finite_gradients(grads, states)
+            updated = accumulation.accumulated(
+                states, grads, rows, self._accumulation_steps, self._updated, finite
+            )
+            updated = precision.with_adjusted_scale(finite, updated, states)
+        else:
+            updated = precision.if_finite(grads, self._updated(grads, states), states)
+        learning_rate = injected_learning_rate(updated.optimizer_states)
         if learning_rate is not None:
             logs = {**logs, "learning_rate": learning_rate}
-        updated = states.update(net_params=net_params, optimizer_states=optimizer_states)
-        return TrainStep(logs, precision.if_finite(grads, updated, states))
+        return TrainStep(logs, updated)
+
+    def _updated(self, grads: Any, states: States) -> States:
+        """`states` after one optax update of the params with `grads`."""
+        assert self.optimizer is not None
+        updates, optimizer_states = self.optimizer.update(grads, states.optimizer_states, states.net_params)
+        net_params = optax.apply_updates(states.net_params, updates)
+        return states.update(net_params=net_params, optimizer_states=optimizer_states)
+
+    @property
+    def _groups_batches(self) -> bool:
+        return self._accumulation_steps > 1 and self.optimizer is not None
+
+    def _finish_group(self, states: States, halted: Any) -> States:
+        """The end of an epoch: a partially accumulated group of batches is applied."""
+        if not self._groups_batches:
+            return states
+        return accumulation.flushed(states, self._updated, halted)
 
     # ------------------------------------------------------------------ summary
     def summary(self, x: Any = None, depth: int = 2, print_fn: Callable[[str], Any] | None = print) -> str:
@@ -359,31 +395,5 @@ class Model(ModelBase):
             raise ValueError(NO_MODULE)
         return self._pure_module
 
-    def _reaches_default(self, entry: str, target: str) -> bool:
-        """True when every step from `entry` down to `target` is Model's own default.
-
-        Only then do we know for sure, before tracing, that the default `target` will run.
-        """
-        start, stop = CHAIN.index(entry), CHAIN.index(target)
-        if stop < start:
-            return False
-        for name in CHAIN[start : stop + 1]:
-            if getattr(type(self), name) is not getattr(Model, name):
-                return False
-        return True
-
     def _check_ready(self, entry: str, what: str) -> None:
-        if (
-            what in ("fit", "train_on_batch")
-            and self.optimizer is None
-            and self._reaches_default(entry, "train_step")
-        ):
-            raise ValueError(f"{what}: " + NO_OPTIMIZER)
-        if (
-            not self._objectives.has_loss
-            and entry != "pred_step"
-            and self._reaches_default(entry, "test_step")
-        ):
-            raise ValueError(f"{what}: " + NO_LOSS)
-        if self._pure_module is None and self._reaches_default(entry, "pred_step"):
-            raise ValueError(f"{what}: " + NO_MODULE)
+        check_ready(self, Model, entry, what)

@@ -155,8 +155,7 @@ def unscaled_grads(grads: Any, states: States) -> Any:
 def if_finite(grads: Any, updated: States, given: States) -> States:
     """After an update computed from `grads`: `updated` if every gradient is finite, else
     `given`'s params and optimizer state; the loss scale adjusted either way."""
-    scale = _dynamic(given)
-    if scale is None:
+    if _dynamic(given) is None:
         return updated
     finite = jmp.all_finite(grads)
     kept = {
@@ -164,6 +163,22 @@ def if_finite(grads: Any, updated: States, given: States) -> States:
         for name in ("net_params", "optimizer_states")
         if name in given
     }
+    return with_adjusted_scale(finite, updated.update(**kept), given)
+
+
+def finite_gradients(grads: Any, states: States) -> Any:
+    """Whether every gradient is finite, under loss scaling (always True without: there a
+    non-finite step halts training, see `elegy.model.step_wrappers.guarded`)."""
+    if _dynamic(states) is None:
+        return jnp.asarray(True)
+    return jmp.all_finite(grads)
+
+
+def with_adjusted_scale(finite: Any, updated: States, given: States) -> States:
+    """`updated` with `given`'s loss scale halved if the step's gradients were not
+    `finite`, or counted towards doubling if they were (unchanged without a scale)."""
+    scale = _dynamic(given)
+    if scale is None:
+        return updated
     adjusted = scale.adjust(finite)
-    stored = {"scale": adjusted.loss_scale, "finite_steps": adjusted.counter}
-    return updated.update(**kept, **{LOSS_SCALE: stored})
+    return updated.update(**{LOSS_SCALE: {"scale": adjusted.loss_scale, "finite_steps": adjusted.counter}})

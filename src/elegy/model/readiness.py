@@ -42,3 +42,36 @@ NO_MODULE = (
     "the model cannot be initialized: module is None; pass module=... (a Haiku forward "
     "function or module) or override pred_step"
 )
+
+
+CHAIN = ("train_step", "grad_step", "test_step", "pred_step")
+
+
+def reaches_default(model: Any, defaults: type, entry: str, target: str) -> bool:
+    """True when every step from `entry` down to `target` is the `defaults` class's own.
+
+    Only then do we know for sure, before tracing, that the default `target` will run.
+    """
+    start, stop = CHAIN.index(entry), CHAIN.index(target)
+    if stop < start:
+        return False
+    return all(getattr(type(model), name) is getattr(defaults, name) for name in CHAIN[start : stop + 1])
+
+
+def check_ready(model: Any, defaults: type, entry: str, what: str) -> None:
+    """Raise the error that says what `what` (fit, evaluate, ...) lacks to run `entry`,
+    when the default steps it would reach need it: an optimizer, a loss, a module."""
+    if (
+        what in ("fit", "train_on_batch")
+        and model.optimizer is None
+        and reaches_default(model, defaults, entry, "train_step")
+    ):
+        raise ValueError(f"{what}: " + NO_OPTIMIZER)
+    if (
+        not model._objectives.has_loss
+        and entry != "pred_step"
+        and reaches_default(model, defaults, entry, "test_step")
+    ):
+        raise ValueError(f"{what}: " + NO_LOSS)
+    if model._pure_module is None and reaches_default(model, defaults, entry, "pred_step"):
+        raise ValueError(f"{what}: " + NO_MODULE)
