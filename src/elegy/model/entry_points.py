@@ -181,7 +181,7 @@ class CompiledSteps:
 
     def _build(self, entry: str, fused: bool, capacity: int = 0, on_device: bool = False) -> Step:
         def run(states: States, batch: Batch, class_weight: Any) -> tuple[Any, States]:
-            return self._run(entry, states, batch, class_weight)
+            return self.body(entry, states, batch, class_weight)
 
         training = entry == "train"
         step: Callable[..., tuple[Any, States]] = guarded(run) if training else run
@@ -209,8 +209,10 @@ class CompiledSteps:
         )
         return with_states(jitted, changed_only=False, buffers=self._model._buffers)
 
-    def _run(self, entry: str, states: States, batch: Batch, class_weight: Any) -> tuple[Any, States]:
-        """The body of an entry point (while JAX traces it, unless run eagerly)."""
+    def body(self, entry: str, states: States, batch: Batch, class_weight: Any) -> tuple[Any, States]:
+        """The body of an entry point, `(outputs, new States)`: what its compiled function
+        runs (while JAX traces it, unless run eagerly), and what `export` traces into a
+        program of its own, for any batch shape."""
         step, initializing, training = ENTRY_POINTS[entry]
         model = self._model
         if not model.run_eagerly:  # this Python runs only while JAX traces the step

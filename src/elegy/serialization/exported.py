@@ -150,7 +150,7 @@ def _prediction_function(model: Any, treedef: Any) -> Callable[[list[Any], Any],
     def predict(weights: list[Any], x: Any) -> Any:
         rows = jax.tree_util.tree_leaves(x)[0].shape[0]
         batch = Batch(x, None, None, jnp.ones((rows,), bool))  # type: ignore[arg-type]
-        y_pred, _ = steps._run("pred", treedef.unflatten(weights), batch, None)
+        y_pred, _ = steps.body("pred", treedef.unflatten(weights), batch, None)
         return y_pred
 
     return predict
