@@ -1,5 +1,6 @@
 """plot_history: the chart of a real `fit`, read back from the PNG and from the figure."""
 
+import io
 import sys
 
 import matplotlib.image
@@ -40,6 +41,17 @@ def test_each_log_gets_a_panel_with_training_and_validation_per_epoch(history, t
     width, height = figure.get_size_inches() * 100
     assert image.shape[:2] == (round(height), round(width))
     assert image[..., :3].std() > 0  # something is drawn
+
+
+def test_without_a_path_the_figure_is_returned_and_nothing_written(history, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    figure = plot_history(history)
+    assert [axes.get_title() for axes in figure.axes if axes.get_visible()] == ["loss", "accuracy"]
+    assert list(tmp_path.iterdir()) == []
+    assert "matplotlib.pyplot" not in sys.modules or not matplotlib.pyplot.get_fignums()  # no window
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")  # what a notebook's inline display renders
+    assert matplotlib.image.imread(io.BytesIO(buffer.getvalue()))[..., :3].std() > 0
 
 
 def test_a_resumed_history_continues_its_epoch_numbers(tmp_path):

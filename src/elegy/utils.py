@@ -29,15 +29,17 @@ from elegy.naming import VALIDATION_PREFIX, is_validation_name
 __all__ = ["plot_history"]
 
 
-def plot_history(history: Any, path: str | os.PathLike[str], columns: int = 2) -> Figure:
-    """Save a chart of every log per epoch, training and validation in one panel each.
+def plot_history(history: Any, path: str | os.PathLike[str] | None = None, columns: int = 2) -> Figure:
+    """A chart of every log per epoch, training and validation in one panel each; saved
+    to `path` when one is given.
 
     `history` is what `fit` returns (a `History`, or its `.history` dict of lists). Each
     log gets a panel (the loss first); its `val_` twin, when there is one, is drawn in the
-    same panel. The x axis
-    counts epochs from 1, following `History.epoch`, so a resumed run continues where it
-    left off. The format follows the file extension (`.png`, `.svg`, `.pdf`). Returns the
-    matplotlib `Figure`, drawn without pyplot: nothing global changes and no window opens.
+    same panel. The x axis counts epochs from 1, following `History.epoch`, so a resumed
+    run continues where it left off. The format follows the file extension (`.png`,
+    `.svg`, `.pdf`). Returns the matplotlib `Figure`, drawn without pyplot: nothing global
+    changes and no window opens. Without `path` nothing is written; in a notebook, the
+    figure as a cell's last value is shown there.
 
     Examples:
         >>> import tempfile, pathlib
@@ -75,8 +77,9 @@ def plot_history(history: Any, path: str | os.PathLike[str], columns: int = 2) -
         axes.grid(alpha=0.3)
     for axes in panels[len(names) :]:
         axes.set_visible(False)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=100)
     return figure
 
 
