@@ -26,7 +26,7 @@ Examples:
     >>> distribution.padded_size(10) % distribution.batch_shards
     0
     >>> model = elegy.Model(lambda x: hk.Linear(2)(x), distribution=distribution)
-    >>> model.predict(np.ones((10, 3), np.float32), batch_size=10).shape
+    >>> model.predict(np.ones((10, 3), np.float32), batch_size=10, verbose=0).shape
     (10, 2)
 """
 

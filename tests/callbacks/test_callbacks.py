@@ -219,10 +219,26 @@ def test_logs_merged_adds_keys_and_other_wins_on_conflicts(as_logs):
     assert dict(base) == {"loss": 0.5, "acc": 0.25}
 
 
-def test_logs_are_read_only():
-    logs = Logs({"loss": 1.0})
-    with pytest.raises(TypeError):
-        logs["loss"] = 2.0
+def test_a_callback_may_add_and_replace_entries(counted_device_get):
+    """As Keras callbacks do (`logs["lr"] = ...`): the additions come after the step's own
+    logs, and neither setting nor reading them costs an extra transfer."""
+    logs = Logs({"loss": jnp.float32(1.0), "acc": jnp.float32(0.5)}, order=("loss", "acc"))
+    logs["lr"] = 0.01
+    assert counted_device_get == []
+    logs["acc"] = 0.75
+    assert dict(logs) == {"loss": 1.0, "acc": 0.75, "lr": 0.01} and list(logs) == ["loss", "acc", "lr"]
+    logs["late"] = jnp.float32(2.0)  # after the fetch: stored as a float at once
+    assert logs["late"] == 2.0 and type(logs["late"]) is float
+    del logs["acc"]
+    assert list(logs) == ["loss", "lr", "late"]
+    assert len(counted_device_get) == 2  # the first read, and the device value set after it
+
+
+def test_entries_added_to_a_fused_step_s_logs_are_kept():
+    fetched = {"loss": 1.0}
+    logs = Logs({"loss": jnp.float32(9.0)}, source=lambda: fetched)
+    logs["lr"] = jnp.float32(0.5)
+    assert dict(logs) == {"loss": 1.0, "lr": 0.5}
 
 
 # --- ProgbarLogger -----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from elegy.arguments import check_verbose
 from elegy.callbacks.callback import Callback, LogsT
 from elegy.callbacks.monitoring import monitored, resolve_mode
 from elegy.learning_rates import get_learning_rate, set_learning_rate
@@ -50,6 +51,7 @@ class LearningRateScheduler(_LearningRateCallback):
 
     The optimizer must be built with `optax.inject_hyperparams` and a constant
     `learning_rate`; the default `train_step` then logs the rate it used as `learning_rate`.
+    `verbose=1` prints Keras's message for each rate set.
 
     Examples:
         Halve the rate after the first epoch:
@@ -67,9 +69,10 @@ class LearningRateScheduler(_LearningRateCallback):
         [0.1, 0.05, 0.025]
     """
 
-    def __init__(self, schedule: Callable[[int, float], float]):
+    def __init__(self, schedule: Callable[[int, float], float], verbose: int = 0):
         super().__init__()
         self.schedule = schedule
+        self.verbose = check_verbose(verbose)
         self._pending_epoch: int | None = None  # the epoch whose rate waits for the model to build
 
     def on_train_begin(self, logs: LogsT = None) -> None:
@@ -93,6 +96,8 @@ class LearningRateScheduler(_LearningRateCallback):
         if not isinstance(value, (int, float, np.floating)) or not math.isfinite(value):
             raise ValueError(f"LearningRateScheduler: schedule returned {value!r}, expected a finite float")
         self._set(float(value))
+        if self.verbose:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(value)}.")
         self._applied_epoch, self._pending_epoch = self._pending_epoch, None
 
     def get_state(self) -> dict[str, Any]:
@@ -108,6 +113,7 @@ class ReduceLROnPlateau(_LearningRateCallback):
     After `patience` epochs without an improvement larger than `min_delta`, the rate is
     reduced (never below `min_lr`), then `cooldown` epochs pass before counting again.
     Like `LearningRateScheduler`, it needs an `optax.inject_hyperparams` optimizer.
+    `verbose=1` prints Keras's message at each reduction.
 
     Examples:
         The epoch hook on a made-up loss that stops improving after epoch 0, as `fit`
@@ -136,8 +142,10 @@ class ReduceLROnPlateau(_LearningRateCallback):
         min_delta: float = 1e-4,
         cooldown: int = 0,
         min_lr: float = 0.0,
+        verbose: int = 0,
     ):
         super().__init__()
+        self.verbose = check_verbose(verbose)
         if not 0 < factor < 1:
             raise ValueError(f"factor must be in (0, 1), got {factor!r}")
         mode = resolve_mode(mode, monitor)
@@ -168,7 +176,10 @@ class ReduceLROnPlateau(_LearningRateCallback):
             if self.wait >= self.patience:
                 old = self._get()
                 if old > self.min_lr:
-                    self._set(max(old * self.factor, self.min_lr))
+                    new = max(old * self.factor, self.min_lr)
+                    self._set(new)
+                    if self.verbose:
+                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
                 self.cooldown_left, self.wait = self.cooldown, 0
 
     def get_state(self) -> dict[str, Any]:

@@ -7,15 +7,19 @@ value is read; a callback that ignores batch logs therefore costs no synchronisa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
 
-class Logs(Mapping[str, Any]):
-    """A read-only mapping of log names to floats (or arrays, for array-valued logs).
+class Logs(MutableMapping[str, Any]):
+    """A mapping of log names to floats (or arrays, for array-valued logs).
+
+    A callback may add or replace entries, as Keras callbacks do (`logs["lr"] = ...` in
+    `on_epoch_end`): the callbacks after it in the list, `History` and the progress bar
+    see them. The step's own values stay untouched on the device until read.
 
     Examples:
         Device scalars go in; Python floats come out, all fetched at the first read:
@@ -27,6 +31,9 @@ class Logs(Mapping[str, Any]):
         (['loss', 'accuracy'], 0.25, 'float')
         >>> dict(logs.with_prefix("val_"))
         {'val_loss': 0.25, 'val_accuracy': 0.75}
+        >>> logs["lr"] = 1e-3  # added by a callback, after the step's own
+        >>> list(logs), logs["lr"]
+        (['loss', 'accuracy', 'lr'], 0.001)
     """
 
     __slots__ = ("_device", "_host", "_order", "_source")
@@ -44,12 +51,29 @@ class Logs(Mapping[str, Any]):
 
     def _fetch(self) -> dict[str, Any]:
         if self._host is None:
-            fetched = self._source() if self._source is not None else jax.device_get(self._device)
-            self._host = {k: _to_python(v) for k, v in fetched.items()}
+            fetched = dict(self._source()) if self._source is not None else jax.device_get(self._device)
+            added = {k: v for k, v in self._device.items() if k not in fetched}  # (set by a callback)
+            if added:
+                fetched.update(jax.device_get(added))
+            self._host = {k: _to_python(v) for k, v in fetched.items() if k in self._device}
         return self._host
 
     def __getitem__(self, name: str) -> Any:
         return self._fetch()[name]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if name not in self._device and self._order is not None and len(self._order) == len(self._device):
+            self._order = (*self._order, name)
+        self._device[name] = value
+        if self._host is not None:
+            self._host[name] = _to_python(jax.device_get(value))
+
+    def __delitem__(self, name: str) -> None:
+        del self._device[name]
+        if self._host is not None:
+            self._host.pop(name, None)
+        if self._order is not None and name in self._order:
+            self._order = tuple(entry for entry in self._order if entry != name)
 
     def __iter__(self) -> Iterator[str]:
         """In `order` when given (the order the step produced its logs), else as stored."""

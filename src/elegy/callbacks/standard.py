@@ -10,6 +10,7 @@ from typing import Any, TextIO, cast
 
 import numpy as np
 
+from elegy.arguments import check_verbose
 from elegy.callbacks.callback import Callback
 from elegy.callbacks.monitoring import monitored, resolve_mode
 from elegy.states import snapshot
@@ -23,7 +24,8 @@ class EarlyStopping(Callback):
     `start_from_epoch`) training stops; with `baseline`, improvements that do not beat it
     do not reset the count. `mode` is `"min"`, `"max"` or `"auto"` (max for accuracy-like
     names). With `restore_best_weights`, stopping puts back the network parameters and
-    state (`net_params`, `net_states`) of the best epoch.
+    state (`net_params`, `net_states`) of the best epoch. `verbose=1` prints Keras's
+    messages: the epoch it stopped after, and the epoch whose weights it restores.
 
     Examples:
         The epoch hook on a made-up validation curve, as `fit` would call it: epochs 2 and
@@ -52,9 +54,11 @@ class EarlyStopping(Callback):
         baseline: float | None = None,
         restore_best_weights: bool = False,
         start_from_epoch: int = 0,
+        verbose: int = 0,
     ):
         super().__init__()
         mode = resolve_mode(mode, monitor)
+        self.verbose = check_verbose(verbose)
         self.monitor, self.patience, self.baseline = monitor, patience, baseline
         self.min_delta = abs(min_delta) if mode == "max" else -abs(min_delta)
         self.better = np.greater if mode == "max" else np.less
@@ -89,8 +93,14 @@ class EarlyStopping(Callback):
             self.stopped_epoch = epoch
             self.model.stop_training = True
             if self.restore_best_weights and self.best_weights is not None:
+                if self.verbose:
+                    print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
                 net_params, net_states = self.best_weights
                 self.model.states = self.model.states.update(net_params=net_params, net_states=net_states)
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        if self.stopped_epoch > 0 and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
 
     def _weights(self) -> Any:
         states = self.model.states

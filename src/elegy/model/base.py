@@ -33,7 +33,7 @@ class ModelBase(ModelCore):
         ...         params = {"a": 2.0, "b": 1.0} if initializing else states.net_params
         ...         return params["a"] * x + params["b"], states.update(net_params=params)
         >>> model = Affine()
-        >>> model.predict(np.arange(3, dtype=np.float32), batch_size=2).tolist()
+        >>> model.predict(np.arange(3, dtype=np.float32), batch_size=2, verbose=0).tolist()
         [1.0, 3.0, 5.0]
         >>> model.built, float(model.states.net_params["a"])
         (True, 2.0)

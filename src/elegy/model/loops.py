@@ -25,6 +25,7 @@ from elegy.data.sources import IterableSource, make_source, split_validation, va
 from elegy.model.core import ModelCore
 from elegy.model.execution import AnyExecution, last_step, real_rows, step_logs, step_outputs
 from elegy.model.objectives import class_weight_vector
+from elegy.model.results import Result, as_returned, checked_validation_freq, validates
 from elegy.naming import VALIDATION_PREFIX
 from elegy.states import States
 
@@ -37,7 +38,7 @@ def fit(
     y: Any = None,
     batch_size: int | None = None,
     epochs: int = 1,
-    verbose: Any = 1,
+    verbose: Any = "auto",
     callbacks: Iterable[Any] | None = None,
     validation_split: float = 0.0,
     validation_data: Any = None,
@@ -48,7 +49,7 @@ def fit(
     steps_per_epoch: int | None = None,
     validation_steps: int | None = None,
     validation_batch_size: int | None = None,
-    validation_freq: int = 1,
+    validation_freq: int | Sequence[int] = 1,
     drop_remainder: bool = False,
     data_on_device: bool | None = None,
 ) -> History:
@@ -70,7 +71,7 @@ def fit(
     verbose = check_verbose(verbose)
     epochs = check_int(epochs, "epochs", 1)
     initial_epoch = check_int(initial_epoch, "initial_epoch", 0)
-    validation_freq = check_int(validation_freq, "validation_freq", 1)
+    validation_every = checked_validation_freq(validation_freq)
     batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
     model._check_ready("train_step", what="fit")
     if validation_split and validation_data is None:
@@ -158,7 +159,7 @@ def fit(
             skip = 0
             model._commit(model._placed(model._states.update(epoch=np.asarray(counter + 1, np.int32))))
             epoch_logs = Logs(last_step(*last), compiled.log_order("train"))
-            if validation is not None and (epoch + 1) % validation_freq == 0:
+            if validation is not None and validates(validation_every, epoch):
                 val_logs = test_loop(model, validation, callback_list, data_on_device)
                 epoch_logs = epoch_logs.merged(val_logs.with_prefix(VALIDATION_PREFIX))
             callback_list.on_epoch_end(epoch, epoch_logs)
@@ -181,13 +182,15 @@ def evaluate(
     x: Any = None,
     y: Any = None,
     batch_size: int | None = None,
-    verbose: Any = 1,
+    verbose: Any = "auto",
     sample_weight: Any = None,
     steps: int | None = None,
     callbacks: Iterable[Any] | None = None,
+    return_dict: bool = True,
     data_on_device: bool | None = None,
-) -> dict[str, float]:
-    """Loss and metrics over the whole data set, as a dict of floats.
+) -> Result:
+    """Loss and metrics over the whole data set, as a dict of floats (`return_dict=False`:
+    Keras's list of their values in the order of the logs, the loss first; one value alone).
 
     The values are exact weighted means over every sample, from fresh metric
     accumulators. The States the test step returns are kept, their rng on the evaluation
@@ -200,7 +203,7 @@ def evaluate(
     batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
     source = make_source(x, y, sample_weight, batch_size=batch_size, steps=steps)
     callback_list = _callback_list(model, callbacks, verbose, steps=source.steps_per_epoch)
-    return dict(test_loop(model, source, callback_list, data_on_device))
+    return as_returned(test_loop(model, source, callback_list, data_on_device), return_dict)
 
 
 def test_loop(
@@ -233,7 +236,7 @@ def predict(
     model: ModelCore,
     x: Any,
     batch_size: int | None = None,
-    verbose: Any = 0,
+    verbose: Any = "auto",
     steps: int | None = None,
     callbacks: Iterable[Any] | None = None,
     data_on_device: bool | None = None,
@@ -277,8 +280,10 @@ def train_on_batch(
     y: Any = None,
     sample_weight: Any = None,
     class_weight: Mapping[int, float] | None = None,
-) -> dict[str, float]:
-    """One training step on one batch; returns that batch's logs as floats."""
+    return_dict: bool = True,
+) -> Result:
+    """One training step on one batch; returns that batch's logs as floats (`return_dict`
+    as in `evaluate`)."""
     model._check_ready("train_step", what="train_on_batch")
     batch = model._single_batch(x, y, sample_weight)
     model._ensure_initialized(batch, full=True)
@@ -287,17 +292,20 @@ def train_on_batch(
     given = model._with_fresh_metrics(model._states)
     (logs, _), states = model._compiled_steps("train")(given, batch, weights, model._not_halted())
     model._commit_trained(states, given)
-    return dict(Logs(logs, model._compiled_steps.log_order("train")))
+    return as_returned(Logs(logs, model._compiled_steps.log_order("train")), return_dict)
 
 
-def test_on_batch(model: ModelCore, x: Any, y: Any = None, sample_weight: Any = None) -> dict[str, float]:
-    """Loss and metrics of one batch, as floats; the States are kept as `evaluate` keeps them."""
+def test_on_batch(
+    model: ModelCore, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = True
+) -> Result:
+    """Loss and metrics of one batch, as floats (`return_dict` as in `evaluate`); the
+    States are kept as `evaluate` keeps them."""
     model._check_ready("test_step", what="test_on_batch")
     batch = model._single_batch(x, y, sample_weight)
     model._ensure_initialized(batch, full=True)
     logs, states = model._compiled_steps("test")(model._with_fresh_metrics(model._states), batch, None)
     model._commit(_keeping_metrics(states, model._states))
-    return dict(Logs(logs, model._compiled_steps.log_order("test")))
+    return as_returned(Logs(logs, model._compiled_steps.log_order("test")), return_dict)
 
 
 def predict_on_batch(model: ModelCore, x: Any) -> Any:
@@ -353,9 +361,10 @@ def _replay(
 def _callback_list(
     model: ModelCore, callbacks: Iterable[Any] | None, verbose: int, *extra: Any, **params: Any
 ) -> CallbackList:
-    """The user's callbacks, after a progress bar (with `verbose`) and before `extra`."""
-    items: list[Any] = list(callbacks or [])
-    if verbose:
-        items.insert(0, ProgbarLogger(verbose))
-    items.extend(extra)
+    """The user's callbacks, then `extra` (History), then a progress bar (with `verbose`,
+    unless the user gave one), in Keras's order: the bar and History see what the user's
+    callbacks added to the logs."""
+    items: list[Any] = [*(callbacks or []), *extra]
+    if verbose and not any(isinstance(item, ProgbarLogger) for item in items):
+        items.append(ProgbarLogger(verbose))
     return CallbackList(items, model=model, verbose=verbose, **params)

@@ -114,7 +114,7 @@ def load_exported(path: str | os.PathLike[str]) -> Callable[[Any], Any]:
         >>> x = np.arange(15, dtype=np.float32).reshape(5, 3)
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     serve = elegy.load_exported(model.export(os.path.join(folder, "served")))
-        >>> np.allclose(serve(x), model.predict(x), atol=1e-6)
+        >>> np.allclose(serve(x), model.predict(x, verbose=0), atol=1e-6)
         True
     """
     folder = Path(path)

@@ -129,10 +129,10 @@ def load(path: str | os.PathLike[str]) -> Any:
     Examples:
         >>> import elegy, haiku as hk, numpy as np, tempfile
         >>> model = elegy.Model(lambda x: hk.Linear(2)(x))
-        >>> y = model.predict(np.ones((3, 4), np.float32))
+        >>> y = model.predict(np.ones((3, 4), np.float32), verbose=0)
         >>> folder = tempfile.mkdtemp()
         >>> _ = model.save(folder)
-        >>> bool((elegy.load(folder).predict(np.ones((3, 4), np.float32)) == y).all())
+        >>> bool((elegy.load(folder).predict(np.ones((3, 4), np.float32), verbose=0) == y).all())
         True
     """
     return read_consistently(path, functools.partial(_load_version, path=path))
