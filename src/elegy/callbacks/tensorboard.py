@@ -19,6 +19,7 @@ import numpy as np
 
 from elegy.arguments import check_frequency, check_int
 from elegy.callbacks.callback import Callback
+from elegy.callbacks.hparams import checked_hparams, model_hparams, session_end, session_start
 from elegy.callbacks.logs import scalar_logs
 from elegy.naming import VALIDATION_PREFIX, is_validation_name
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from tensorboardX import SummaryWriter
 
 TRAIN, VALIDATION = "train", "validation"
+SESSION = ""  # the HParams session: `logdir` itself
 # Batch points get a run of their own: their steps count batches, not epochs, and a resumed
 # run marks, per run, the first step it writes again (TensorBoard's purge_step).
 TRAIN_BATCHES = "train/batch"
@@ -44,7 +46,12 @@ class TensorBoard(Callback):
             `net_params` (0: never).
         write_hparams: write the model's configuration (module, losses, metrics,
             optimizer, seed) and fit's settings as a text summary, shown in TensorBoard's
-            Text tab.
+            Text tab, and as the run's hyperparameters for the HParams dashboard.
+        hparams: hyperparameters of your own (names to numbers, strings or booleans) for
+            TensorBoard's HParams dashboard, which lists the run with them and its final
+            metrics (`elegy.callbacks.hparams`); with `write_hparams`, added to the
+            model's. Point TensorBoard at the folder above several runs' `logdir`s to
+            compare them.
         write_summary: write `model.summary()` (the table of Haiku modules) as text after
             the first epoch, when the model has a Haiku module.
         profile_batch: a batch number `N` (counted from 1 across epochs) or a range
@@ -90,6 +97,7 @@ class TensorBoard(Callback):
         write_summary: bool = True,
         profile_batch: int | tuple[int, int] = 0,
         log_dir: str | None = None,
+        hparams: Mapping[str, Any] | None = None,
     ):
         super().__init__()
         self._profile_range = profile_range(profile_batch)
@@ -100,6 +108,7 @@ class TensorBoard(Callback):
         self.update_freq = update_freq
         self.histogram_freq = histogram_freq
         self.write_hparams = write_hparams
+        self.hparams = None if hparams is None else checked_hparams(hparams)
         self.write_summary = write_summary
         self._writers: dict[str, SummaryWriter] = {}
         self._global_batch = 0
@@ -141,7 +150,7 @@ class TensorBoard(Callback):
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self._global_batch, self._next_epoch, self._purge_steps = 0, 0, {}
         self._profiling = False
-        self._config_pending = self.write_hparams
+        self._config_pending = self.write_hparams or self.hparams is not None
         self._summary_pending = self.write_summary
 
     def get_state(self) -> dict[str, Any]:
@@ -162,7 +171,7 @@ class TensorBoard(Callback):
         self._next_epoch = epoch
         self._epoch_start, self._epoch_batches = time.perf_counter(), 0
         if self._config_pending:
-            self._writer(TRAIN).add_text("config", configuration_table(self.model, self.params), 0)
+            self._write_configuration()
             self._config_pending = False
 
     def on_train_batch_begin(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
@@ -198,6 +207,15 @@ class TensorBoard(Callback):
             self._write_histograms(epoch)
         self._close_writers()  # on disk now: a crash after this epoch loses none of it
 
+    def _write_configuration(self) -> None:
+        """The configuration as text, and the session's start for the HParams dashboard
+        (in the folder above `train/` and `validation/`, whose curves are its metrics)."""
+        hparams = dict(self.hparams or {})
+        if self.write_hparams:
+            self._writer(TRAIN).add_text("config", configuration_table(self.model, self.params), 0)
+            hparams = {**model_hparams(self.model, self.params), **hparams}
+        self._writer(SESSION).file_writer.add_summary(session_start(hparams))
+
     def _write_model_summary(self) -> None:
         """`model.summary()` as monospaced text (Markdown code: four spaces per line)."""
         self._summary_pending = False
@@ -226,6 +244,8 @@ class TensorBoard(Callback):
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         if self._profiling:  # fit ended inside the profiled range
             self._stop_profiling()
+        if self.write_hparams or self.hparams is not None:
+            self._writer(SESSION).file_writer.add_summary(session_end())
         self._close_writers()
 
 
