@@ -9,7 +9,9 @@ Part 1 trains a small Haiku MLP on scikit-learn's 8x8 digits with
 * batch scalars (`batch_loss`, ...) every `--update-freq` batches in the run
   `train/batch/`, a run of its own because its steps count batches, not epochs;
 * a histogram of every parameter every `--histogram-freq` epochs;
-* the run's configuration (`write_hparams=True`) and the model summary as text.
+* the run's configuration (`write_hparams=True`) and the model summary as text, and the
+  configuration as the run's hyperparameters for the HParams dashboard (in the run `.`,
+  the logdir itself).
 
 Part 2 shows a resumed run: `BackupAndRestore` backs the run up after every epoch, a
 callback "crashes" the process in the middle, and running `fit` again continues the same
@@ -73,7 +75,7 @@ def tensorboard_callback(logdir: str, update_freq: int, histogram_freq: int) -> 
         logdir,
         update_freq=update_freq,  # batch points every N batches ("epoch": none)
         histogram_freq=histogram_freq,  # parameter histograms every K epochs (0: none)
-        write_hparams=True,  # the model's and fit's settings, in the Text tab
+        write_hparams=True,  # the model's and fit's settings: the Text tab and the HParams one
         write_summary=True,  # the table of Haiku modules, in the Text tab
     )
 

@@ -15,7 +15,7 @@ def test_walkthrough_smoke_run_writes_and_reads_back_every_run(run_example, tmp_
     values, stdout = run_example("tensorboard_walkthrough", "--logdir", str(tmp_path))
     assert f"tensorboard --logdir {tmp_path}" in stdout
     epochs = int(values["epochs"])
-    assert values["runs"] == 3  # train/, train/batch/, validation/
+    assert values["runs"] == 4  # ./ (the HParams session), train/, train/batch/, validation/
     assert values["train_epoch_points"] == values["validation_epoch_points"] == epochs
     assert values["histogram_tags"] == 4 and values["histograms_per_tag"] == epochs  # w and b of 2 layers
     assert values["text_tags"] == 2  # configuration and model summary
