@@ -73,7 +73,9 @@ def free_port() -> int:
 
 def test_two_processes_train_like_one(tmp_path):
     """jax.distributed over 127.0.0.1: both processes end with the one-process parameters,
-    only process 0 printed progress and wrote TensorBoard logs, and their joint save loads."""
+    only process 0 printed progress and wrote TensorBoard logs, and their joint save loads.
+    Fed each its own share (`process_local`), they train and predict like one process on the
+    whole data, and shares of different sizes are an error in both."""
     port, script = free_port(), HERE / "multidevice" / "two_processes.py"
     processes = [
         subprocess.Popen(
@@ -95,26 +97,45 @@ def test_two_processes_train_like_one(tmp_path):
     for index, (process, output) in enumerate(zip(processes, outputs, strict=True)):
         assert process.returncode == 0, f"process {index}:\n{output[-4000:]}"
 
-    reference = elegy.Model(
-        mlp_forward,
-        loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-        optimizer=optax.adam(1e-2),
-    )
-    x, y = blobs(130)
-    history = reference.fit(x, y, batch_size=30, epochs=3, verbose=0)
-    expected = {
-        jax.tree_util.keystr(path): np.asarray(leaf)
-        for path, leaf in jax.tree_util.tree_flatten_with_path(reference.states.net_params)[0]
-    }
-    for index in range(2):
-        params = np.load(tmp_path / f"params_{index}.npz")
-        assert set(params.files) == set(expected)
-        for name, value in expected.items():
-            np.testing.assert_allclose(params[name], value, atol=1e-5, err_msg=f"process {index}: {name}")
-        np.testing.assert_allclose(
-            np.load(tmp_path / f"loss_{index}.npy"), history.history["loss"], rtol=1e-5
+    def make_model():
+        return elegy.Model(
+            mlp_forward,
+            loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            optimizer=optax.adam(1e-2),
         )
+
+    def assert_trained_like(reference, history, prefix):
+        expected = {
+            jax.tree_util.keystr(path): np.asarray(leaf)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(reference.states.net_params)[0]
+        }
+        for index in range(2):
+            params = np.load(tmp_path / f"{prefix}params_{index}.npz")
+            assert set(params.files) == set(expected)
+            for name, value in expected.items():
+                np.testing.assert_allclose(params[name], value, atol=1e-5, err_msg=f"process {index}: {name}")
+            np.testing.assert_allclose(
+                np.load(tmp_path / f"{prefix}loss_{index}.npy"), history.history["loss"], rtol=1e-5
+            )
+
+    x, y = blobs(130)
+    reference = make_model()
+    assert_trained_like(reference, reference.fit(x, y, batch_size=30, epochs=3, verbose=0), "")
+    # The shares (every other row, in batches of 15) side by side: the batches of 30, in order.
+    in_order = make_model()
+    assert_trained_like(
+        in_order, in_order.fit(x, y, batch_size=30, epochs=3, shuffle=False, verbose=0), "local_"
+    )
+    batches = [np.arange(start, min(start + 30, 130)) for start in range(0, 130, 30)]
+    global_order = np.concatenate([np.concatenate([rows[0::2], rows[1::2]]) for rows in batches])
+    for index in range(2):  # batch by batch: process 0's share (even rows), then process 1's
+        np.testing.assert_allclose(
+            np.load(tmp_path / f"local_predictions_{index}.npy"), in_order.predict(x)[global_order], atol=1e-5
+        )
+    for output in outputs:
+        assert "uneven shares refused: x: every process must yield shares of the same size" in output
+        assert "15 in process 0, 14 in process 1" in output
     assert "Epoch 3/3" in outputs[0] and "Epoch" not in outputs[1]
     saved = elegy.load(tmp_path / "saved")  # written by both processes together
     np.testing.assert_allclose(saved.predict(x), reference.predict(x), atol=1e-5)

@@ -11,7 +11,9 @@ A global batch that does not divide by the number of batch shards (and the ragge
 batch) is padded with rows whose `mask` is False, so any batch size works and nothing
 recompiles. Across several processes (after `jax.distributed.initialize()`), each process
 builds only its own rows of every global batch and `jax.make_array_from_process_local_data`
-assembles the global array.
+assembles the global array; an iterable marked `elegy.data.process_local` yields in each
+process only that process's rows (`LocalBatch`), and the processes' shares side by side
+are the global batch.
 
 The names follow `keras.distribution`: `DataParallel` and `ModelParallel`.
 
@@ -41,7 +43,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from elegy.data.batches import Batch
+from elegy.data.batches import Batch, LocalBatch, padded_rows
 
 __all__ = ["DataParallel", "Distribution", "ModelParallel"]
 
@@ -76,6 +78,7 @@ class Distribution:
             raise ValueError(f"batch_axis {batch_axis!r} is not an axis of the mesh {mesh.axis_names}")
         self.mesh = mesh
         self.batch_axis = batch_axis
+        self._held: tuple[Mesh, int] | None = None  # (mesh, process_batch_shards), computed once
 
     # ---------------------------------------------------------------- batches
     @property
@@ -96,18 +99,60 @@ class Distribution:
         """A host batch (global rows, padded to `padded_size`) as global device arrays;
         `stacked`: batches of an execution stacked on a leading step axis.
 
-        In a multi-process run each process transfers only its own rows.
+        In a multi-process run each process transfers only its own rows; a `LocalBatch`
+        holds only them (see `put_share`).
         """
         sharding = self.batch_sharding(stacked)
         if jax.process_count() == 1:
             return jax.device_put(batch, sharding)
         axis = 1 if stacked else 0
+        if isinstance(batch, LocalBatch):
+            return self.put_share(batch, sharding, axis)
 
         def assemble(leaf: Any) -> jax.Array:
             leaf = np.asarray(leaf)
             return jax.make_array_from_process_local_data(sharding, process_rows(leaf, axis), leaf.shape)
 
         return jax.tree_util.tree_map(assemble, batch)
+
+    def process_batch_shards(self) -> int:
+        """How many of the batch axis's shards this process's devices hold (looked up once
+        per mesh: a walk over every device of a large mesh would cost every step)."""
+        if self._held is None or self._held[0] is not self.mesh:
+            position = self.mesh.axis_names.index(self.batch_axis)
+            mine = jax.process_index()
+            held = {
+                index[position]
+                for index, device in np.ndenumerate(self.mesh.devices)
+                if device.process_index == mine
+            }
+            self._held = (self.mesh, len(held))
+        return self._held[1]
+
+    def put_share(self, batch: LocalBatch, sharding: NamedSharding, axis: int) -> Batch:
+        """This process's share of a global batch, padded to a multiple of the batch shards
+        its devices hold (padding rows masked out), joined with the other processes' into
+        the global batch: every process's shares side by side, in the mesh's order."""
+        shards = self.process_batch_shards()
+        if shards * jax.process_count() != self.batch_shards:
+            raise ValueError(
+                f"process_local data needs every process to hold its own, equal part of the mesh's "
+                f"{self.batch_axis!r} axis; here process {jax.process_index()} holds {shards} of its "
+                f"{self.batch_shards} shards over {jax.process_count()} processes (feed arrays, or an "
+                "iterable of whole global batches, instead)"
+            )
+        rows = batch.mask.shape[axis]
+        size = -(-rows // shards) * shards
+        share = padded_rows(Batch(*batch), size, axis)
+        global_rows = size * jax.process_count()
+
+        def assemble(leaf: Any) -> jax.Array:
+            leaf = np.asarray(leaf)
+            shape = (*leaf.shape[:axis], global_rows, *leaf.shape[axis + 1 :])
+            return jax.make_array_from_process_local_data(sharding, leaf, shape)
+
+        placed: Batch = jax.tree_util.tree_map(assemble, share)
+        return placed
 
     # ---------------------------------------------------------------- states
     def param_spec(self, path: str, shape: tuple[int, ...]) -> PartitionSpec:

@@ -91,27 +91,17 @@ def test_jax_arrays(reference):
     assert_same_training(model, history, reference)
 
 
-def test_a_torch_dataloader(reference):
-    torch = pytest.importorskip("torch")
-    dataset = torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(Y))
-    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=False)
-    assert_same_training(*train(loader), reference)  # [tensor, tensor] lists, re-iterated per epoch
+def test_an_iterable_whose_len_raises_is_of_unknown_length(reference):
+    """As a `tf.data.Dataset` of infinite or unknown cardinality is: read to its end."""
 
+    class UnknownLength:
+        def __len__(self):
+            raise TypeError("The dataset length is unknown.")
 
-def test_a_tf_data_pipeline(reference):
-    tf = pytest.importorskip("tensorflow")
-    dataset = tf.data.Dataset.from_tensor_slices((X, Y)).batch(BATCH)
-    assert_same_training(*train(ReIterable(dataset.as_numpy_iterator)), reference)
+        def __iter__(self):
+            return iter(batch_list())
 
-
-class ReIterable:
-    """Each iteration asks for a fresh iterator: `Dataset.as_numpy_iterator` is one-shot."""
-
-    def __init__(self, make_iterator):
-        self.make_iterator = make_iterator
-
-    def __iter__(self):
-        return self.make_iterator()
+    assert_same_training(*train(UnknownLength()), reference)
 
 
 def test_drop_remainder_skips_the_partial_batch():

@@ -10,7 +10,8 @@ Examples:
     [([0.0, 1.0], [True, True]), ([2.0, 3.0], [True, True]), ([4.0, 4.0], [True, False])]
 """
 
-from elegy.data.batches import Batch, padded_batch
+from elegy.data.batches import Batch, LocalBatch, padded_batch
+from elegy.data.shares import process_local
 from elegy.data.sources import ArraySource, IterableSource, make_source, split_validation
 from elegy.data.structure import unpack_batch
 
@@ -18,8 +19,10 @@ __all__ = [
     "ArraySource",
     "Batch",
     "IterableSource",
+    "LocalBatch",
     "make_source",
     "padded_batch",
+    "process_local",
     "split_validation",
     "unpack_batch",
 ]

@@ -41,6 +41,23 @@ class Batch(NamedTuple):
         return int(self.mask.sum())
 
 
+class LocalBatch(Batch):
+    """This process's rows of a global batch, as a `process_local` source yields them in
+    a run of several processes: `Distribution.put_batch` joins the shares of every
+    process into the global batch (in one process a share is the whole batch, and
+    sources yield plain `Batch`es).
+
+    Examples:
+        >>> import numpy as np
+        >>> from elegy.data import Batch, LocalBatch
+        >>> share = LocalBatch(np.zeros((2, 3)), None, None, np.array([True, False]))
+        >>> isinstance(share, Batch), share.num_real
+        (True, 1)
+    """
+
+    __slots__ = ()
+
+
 def padded_batch(x: Any, y: Any, sample_weight: Any, size: int) -> Batch:
     """A Batch of exactly `size` rows: real rows first, then repeats of them.
 
@@ -54,19 +71,27 @@ def padded_batch(x: Any, y: Any, sample_weight: Any, size: int) -> Batch:
     return padded_rows(Batch(x, y, sample_weight, np.ones(batch_rows(x), bool)), size)
 
 
-def padded_rows(batch: Batch, size: int) -> Batch:
+def padded_rows(batch: Batch, size: int, axis: int = 0) -> Batch:
     """`batch` extended to `size` rows by repeating its rows, the new ones masked out
-    (a global batch made divisible by the number of devices it is split over)."""
-    rows = len(batch.mask)
-    if rows == size:
+    (a global batch made divisible by the number of devices it is split over); `axis`:
+    the rows' axis (1 for batches stacked on a leading step axis).
+
+    A `LocalBatch` is left as it is: it holds one process's share, whose padding depends
+    on that process's devices, so `Distribution.put_batch` pads it when it places it.
+    """
+    rows = batch.mask.shape[axis]
+    if rows == size or isinstance(batch, LocalBatch):
         return batch
     index = np.arange(size) % rows
-    x, y, sample_weight = (take_rows(t, index) for t in (batch.x, batch.y, batch.sample_weight))
-    return Batch(x, y, sample_weight, np.concatenate([batch.mask, np.zeros(size - rows, bool)]))
+    x, y, sample_weight = (take_rows(t, index, axis) for t in (batch.x, batch.y, batch.sample_weight))
+    filler = np.zeros((*batch.mask.shape[:axis], size - rows), bool)
+    return Batch(x, y, sample_weight, np.concatenate([batch.mask, filler], axis=axis))
 
 
-def take_rows(tree: Any, index: Any) -> Any:
-    """The rows `index` (an index array or a slice) of every leaf; None stays None."""
+def take_rows(tree: Any, index: Any, axis: int = 0) -> Any:
+    """The rows `index` (an index array or a slice) of every leaf along `axis`; None
+    stays None."""
     if tree is None:
         return None
-    return jax.tree_util.tree_map(lambda a: np.asarray(a)[index], tree)
+    where = (slice(None),) * axis + (index,)
+    return jax.tree_util.tree_map(lambda a: np.asarray(a)[where], tree)

@@ -16,7 +16,8 @@ import jax
 import numpy as np
 
 from elegy.arguments import check_int
-from elegy.data.batches import Batch, padded_batch, take_rows
+from elegy.data.batches import Batch, LocalBatch, padded_batch, take_rows
+from elegy.data.shares import ProcessLocal, check_shares_agree
 from elegy.data.structure import batch_rows, checked_triple, unpack_batch
 
 Span = slice | np.ndarray  # the rows of one batch: in sequence, or picked by index
@@ -142,6 +143,11 @@ class IterableSource:
     next `steps` batches, continuing where the last epoch stopped; a re-iterable starts
     over when it runs out.
 
+    With `process_local` (`elegy.data.process_local`), each batch is this process's share
+    of the global batch: in a run of several processes it is yielded as a `LocalBatch`,
+    after checking that the processes agree (`check_shares_agree`), and no later share may
+    be larger than the first, which fixes the global batch size.
+
     Examples:
         A list of `(x, y)` batches whose last one is short: it is padded to 3 rows.
 
@@ -162,12 +168,14 @@ class IterableSource:
         argument: str = "x",
         steps_argument: str = "steps",
         drop_remainder: bool = False,
+        process_local: bool = False,
     ):
         self.data = data
         self.drop_remainder = drop_remainder
+        self.process_local = process_local
         self.argument, self.steps_argument = argument, steps_argument
         self.one_shot = iter(data) is data if hasattr(data, "__iter__") else True
-        self.steps_per_epoch: int | None = steps or (len(data) if hasattr(data, "__len__") else None)
+        self.steps_per_epoch: int | None = steps or known_length(data)
         self._limit = steps
         self._batch_size: int | None = None
         self._iterator: Iterator[Any] | None = None
@@ -220,13 +228,33 @@ class IterableSource:
         """The padded batch, or None for a short batch that `drop_remainder` skips."""
         x, y, sample_weight, rows = checked_triple(*unpack_batch(raw))
         if self._batch_size is None:
+            if self.process_local:
+                check_shares_agree(self.argument, rows, None if self._limit else self.steps_per_epoch)
             self._batch_size = rows
+        if self.process_local and rows > self._batch_size:
+            raise ValueError(
+                f"{self.argument}: a process_local share has {rows} rows, more than the first "
+                f"share's {self._batch_size}; the first share fixes the global batch size, so "
+                "later ones may only be shorter (a partial last batch)"
+            )
         if self.drop_remainder and rows < self._batch_size:
             return None
-        return padded_batch(x, y, sample_weight, max(rows, self._batch_size))
+        batch = padded_batch(x, y, sample_weight, max(rows, self._batch_size))
+        return LocalBatch(*batch) if self.process_local and jax.process_count() > 1 else batch
 
 
 _END = object()
+
+
+def known_length(data: Any) -> int | None:
+    """`len(data)`, the batches of one pass, or None where it is not known: no `__len__`,
+    or one that raises TypeError (a `tf.data.Dataset` of infinite or unknown cardinality)."""
+    if not hasattr(data, "__len__"):
+        return None
+    try:
+        return len(data)
+    except TypeError:
+        return None
 
 
 def make_source(
@@ -265,7 +293,9 @@ def make_source(
                 f"{names[1]} and {names[2]} must be None when {names[0]} is an iterable of "
                 "batches; yield (x, y) or (x, y, sample_weight) tuples instead"
             )
-        return IterableSource(x, steps, names[0], steps_argument, drop_remainder)
+        shares = isinstance(x, ProcessLocal)
+        data = x.batches if shares else x
+        return IterableSource(data, steps, names[0], steps_argument, drop_remainder, process_local=shares)
     return ArraySource(x, y, sample_weight, batch_size, shuffle, seed, steps, names, drop_remainder)
 
 
