@@ -21,7 +21,7 @@ import contextlib
 import contextvars
 import dataclasses
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import jax.numpy as jnp
 
@@ -34,18 +34,24 @@ class Collected:
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+T = TypeVar("T")
+
 _ACTIVE: contextvars.ContextVar[Collected | None] = contextvars.ContextVar("elegy_collected", default=None)
 
 
-@contextlib.contextmanager
-def collecting() -> Iterator[Collected]:
+def collecting() -> contextlib.AbstractContextManager[Collected]:
     """Collect `add_loss`/`add_metric` calls made inside the block (innermost block wins)."""
-    collected = Collected()
-    token = _ACTIVE.set(collected)
+    return bound(_ACTIVE, Collected())
+
+
+@contextlib.contextmanager
+def bound(variable: contextvars.ContextVar[T | None], value: T) -> Iterator[T]:
+    """`variable` set to `value` inside the block (and yielded), as it was after it."""
+    token = variable.set(value)
     try:
-        yield collected
+        yield value
     finally:
-        _ACTIVE.reset(token)
+        variable.reset(token)
 
 
 def _report(kind: str, name: str, value: Any) -> None:

@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from elegy import value_checks
+
 
 def class_indices(y_true: Any, y_pred: Any, who: str) -> jnp.ndarray:
     """Integer labels of shape `y_pred.shape[:-1]` from `(batch,)` or `(batch, 1)` labels."""
@@ -28,18 +30,26 @@ def class_indices(y_true: Any, y_pred: Any, who: str) -> jnp.ndarray:
 
 
 def check_label_range(labels: Any, classes: int, ignore_class: int | None, who: str) -> None:
-    """Raise if concrete labels fall outside `[0, classes)`; traced labels pass (their
-    values are unknown until the compiled step runs)."""
+    """Raise if concrete labels fall outside `[0, classes)`. Traced labels' values are
+    unknown until the compiled step runs: they are reported to `elegy.value_checks`, which
+    model initialization turns into this error on the first batch."""
+    message = f"{who}: labels must be class indices in [0, {classes}), got {{example}}"
     try:
         values = np.asarray(labels)
     except jax.errors.TracerArrayConversionError:
+        traced = jnp.asarray(labels).reshape(-1)
+        outside = _outside(traced, classes, ignore_class)
+        value_checks.report(message, outside.any(), traced[jnp.argmax(outside)])
         return
-    bad = (values < 0) | (values >= classes)
-    if ignore_class is not None:
-        bad &= values != ignore_class
+    bad = _outside(values, classes, ignore_class)
     if bad.any():
-        found = sorted(set(values[bad].tolist()))[:5]
-        raise ValueError(f"{who}: labels must be class indices in [0, {classes}), got {found}")
+        raise ValueError(message.format(example=sorted(set(values[bad].tolist()))[:5]))
+
+
+def _outside(labels: Any, classes: int, ignore_class: int | None) -> Any:
+    """Where `labels` (numpy or jax) are no class index and not the ignored class."""
+    outside = (labels < 0) | (labels >= classes)
+    return outside if ignore_class is None else outside & (labels != ignore_class)
 
 
 def matching_targets(y_true: Any, y_pred: Any, who: str) -> jnp.ndarray:

@@ -1,4 +1,4 @@
-"""A step compiled again after the first epoch warns, naming the inputs that changed."""
+"""A step `fit` compiles again warns, naming the inputs that changed, in the first epoch too."""
 
 import warnings
 
@@ -13,11 +13,12 @@ from elegy.model.retrace import changes, signature
 X, Y = blobs(64)
 
 
-def make_model():
+def make_model(**options):
     return elegy.Model(
         mlp_forward,
         loss=elegy.losses.SparseCategoricalCrossentropy(from_logits=True),
         optimizer=optax.sgd(0.1),
+        **options,
     )
 
 
@@ -38,9 +39,18 @@ def test_a_batch_of_another_size_is_named():
     with pytest.warns(elegy.RetraceWarning) as caught:
         make_model().fit(GrowingBatches(), epochs=2, verbose=0)
     text = str(caught[0].message)
-    assert "The train step was compiled again after the first epoch" in text
+    assert "The train step was compiled again because its inputs changed" in text
     assert "['x']: float32[16,4] -> float32[24,4]" in text
     assert "['y']: int32[16] -> int32[24]" in text
+
+
+def test_a_generator_whose_batch_grows_warns_in_the_first_epoch():
+    def batches():  # 16 rows, then 24: padding can only fill up to the first batch's size
+        yield X[:16], Y[:16]
+        yield X[16:40], Y[16:40]
+
+    with pytest.warns(elegy.RetraceWarning, match=r"\['x'\]: float32\[16,4\] -> float32\[24,4\]"):
+        make_model().fit(batches(), epochs=1, verbose=0)
 
 
 def test_a_states_field_that_changes_type_is_named():
@@ -54,9 +64,10 @@ def test_a_states_field_that_changes_type_is_named():
         model.fit(X, Y, batch_size=16, epochs=2, verbose=0, callbacks=[cast])
 
 
-def test_an_ordinary_fit_never_warns():
+@pytest.mark.parametrize("steps_per_execution", [1, 3, "auto"])
+def test_an_ordinary_fit_never_warns(steps_per_execution):
     x, y = blobs(70)  # a padded last batch, validation, two fits, evaluate and predict
-    model = make_model()
+    model = make_model(steps_per_execution=steps_per_execution)
     with warnings.catch_warnings():
         warnings.simplefilter("error", elegy.RetraceWarning)
         for _ in range(2):

@@ -30,6 +30,7 @@ from elegy.model.execution import ExecutionPlan
 from elegy.model.steps import STEP_RESULTS, check_step_output
 from elegy.model.tuning import GroupTuner
 from elegy.states import States, initial_states
+from elegy.value_checks import raise_failed
 
 NOT_INITIALIZED, PREDICT_READY, FULLY_INITIALIZED = 0, 1, 2
 AUTO = "auto"  # steps_per_execution chosen by measuring (see elegy.model.tuning)
@@ -170,7 +171,9 @@ class ModelCore:
             return
         start = initial_states(self.seed)
         entry = "init" if full else "init_pred"
-        _, created = self._compiled_steps(entry)(start, batch, None)
+        outputs, created = self._compiled_steps(entry)(start, batch, None)
+        if full:  # labels out of range and other faults in the first batch's values
+            raise_failed(outputs)
         # However many keys the steps drew while initializing, training starts from the
         # seed's own sequence, so the result never depends on which call came first.
         created = created.update(rng=start.rng)

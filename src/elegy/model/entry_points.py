@@ -37,6 +37,7 @@ from elegy.model.forwarding import over_leaves, with_states
 from elegy.model.retrace import RetraceWarning, changes, message, signature
 from elegy.model.step_wrappers import Step, gathering, guarded, looped, scanned, scanned_guarded
 from elegy.states import States, advance_rng, off_evaluation_stream, on_evaluation_stream
+from elegy.value_checks import checking
 
 # What each entry point runs: (step method, initializing, training).
 ENTRY_POINTS = {
@@ -81,7 +82,7 @@ class CompiledSteps:
         self._cache: dict[tuple[str, bool, bool | str], Step] = {}
         self._signatures: dict[str, dict[str, str]] = {}  # each entry's last traced inputs
         self._log_orders: dict[str, tuple[str, ...]] = {}
-        self.warn_on_retrace = False  # set by fit once every step has compiled
+        self.warn_on_retrace = False  # set by fit while it trains
 
     def __call__(self, entry: str, fused: bool = False) -> Step:
         key = (entry, self._model.run_eagerly, fused)
@@ -222,7 +223,7 @@ class CompiledSteps:
         with_average = not training and model.ema_decay is not None and model.evaluate_with_ema
         if with_average:
             states = ema.swapped(states)
-        with running_step(batch.mask) as running, hooks.collecting() as uncollected:
+        with running_step(batch.mask) as running, hooks.collecting() as uncollected, checking() as checks:
             result = model.call_step(
                 step,
                 x=batch.x,
@@ -249,9 +250,13 @@ class CompiledSteps:
         if step == "pred_step":
             return result.y_pred, new_states
         self._log_orders[entry] = log_order(running.log_names, result.logs)
+        if initializing:  # what initialization reads: the first batch's value checks
+            return checks, new_states
         return dict(result.logs), new_states
 
     def _note_trace(self, entry: str, states: States, batch: Batch, class_weight: Any) -> None:
+        if not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(batch)):
+            return  # not a trace: JAX re-running the step op by op (jax_debug_nans)
         arguments = {"states": states, **batch._asdict(), "class_weight": class_weight}
         current, previous = signature(arguments), self._signatures.get(entry)
         self._signatures[entry] = current

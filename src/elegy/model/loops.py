@@ -127,6 +127,9 @@ def fit(
         model.states = restore(model.states)
     compiled, plan = model._compiled_steps, model._plan("train", train, data_on_device)
     halted: Any = model._not_halted()  # set on the device by the first non-finite step (see `guarded`)
+    # From its first batch: a batch that grows in the first epoch compiles again as surely
+    # as one in a later epoch (every entry's first compilation has no previous signature).
+    compiled.warn_on_retrace = True
     try:  # on_train_end runs however fit ends, so writers and files get closed
         for epoch in range(point.epoch, epochs):
             callback_list.on_epoch_begin(epoch)
@@ -163,7 +166,6 @@ def fit(
                 val_logs = test_loop(model, validation, callback_list, data_on_device)
                 epoch_logs = epoch_logs.merged(val_logs.with_prefix(VALIDATION_PREFIX))
             callback_list.on_epoch_end(epoch, epoch_logs)
-            compiled.warn_on_retrace = True  # every step has been compiled by now
             if bool(halted):  # (the epoch's logs have been read: no extra wait)
                 _stop_on_non_finite(model, epoch, callback_list)
             if model.stop_training:

@@ -22,6 +22,7 @@ from elegy.learning_rates import injected_learning_rate
 from elegy.model import accumulation, precision
 from elegy.model.base import ModelBase
 from elegy.model.context import batch_mask, current_step
+from elegy.model.input_errors import naming_input_errors
 from elegy.model.objectives import Objectives, with_class_weight
 from elegy.model.readiness import NO_LOSS, NO_MODULE, NO_OPTIMIZER, check_ready, checked_optimizer, shapes_of
 from elegy.model.steps import GradStep, PredStep, TestStep, TrainStep
@@ -201,17 +202,17 @@ class Model(ModelBase):
         """
         module = self._require_module()
         rng = states.rng
-        if initializing:
-            # A key of its own, so the initial parameters depend on the seed alone, not on
-            # how many keys other steps drew first.
-            params, net_states = module.init(
-                jax.random.fold_in(jax.random.PRNGKey(self.seed), 0), x, training
+        with naming_input_errors(x, initializing):
+            if initializing:
+                # A key of its own: the initial parameters depend on the seed alone.
+                params, net_states = module.init(
+                    jax.random.fold_in(jax.random.PRNGKey(self.seed), 0), x, training
+                )
+            else:
+                params, net_states = states.net_params, states.net_states
+            y_pred, updated = precision.applied(
+                self._precision, module.apply, params, net_states, rng.next(), x, training
             )
-        else:
-            params, net_states = states.net_params, states.net_states
-        y_pred, updated = precision.applied(
-            self._precision, module.apply, params, net_states, rng.next(), x, training
-        )
         if training and not initializing:
             net_states = updated
         return PredStep(y_pred, states.update(net_params=params, net_states=net_states))

@@ -4,8 +4,8 @@ A compiled step is reused as long as its inputs keep their shapes, dtypes and st
 When something changes (a batch of another size, a float64 array, a States field that
 became weakly typed), JAX silently compiles the step again, which can cost more than the
 training itself. The loops record each step's input signature when JAX traces it (never
-per step, so it costs nothing at run time) and, when a step is traced again after the
-first epoch, warn with the inputs that changed.
+per step, so it costs nothing at run time) and, when `fit` traces a step again, warn
+with the inputs that changed, from the first epoch on.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ _SHOWN = 5
 class RetraceWarning(UserWarning):
     """A compiled step was compiled again because its inputs changed.
 
-    `fit` warns once an epoch has passed, naming the inputs whose shape, dtype or
-    structure changed. Turn it into an error (`warnings.simplefilter("error", RetraceWarning)`)
+    `fit` warns, from its first batch, naming the inputs whose shape, dtype or structure
+    changed. Turn it into an error (`warnings.simplefilter("error", RetraceWarning)`)
     to make a test fail on needless compilations.
 
     Examples:
         A generator whose second batch is larger than its first makes the training step
-        compile again in the second epoch:
+        compile again:
 
         >>> import elegy, numpy as np, warnings
         >>> class Rows(elegy.Model):
@@ -64,7 +64,7 @@ def changes(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
 def message(step: str, differences: list[str]) -> str:
     shown = "; ".join(differences[:_SHOWN]) + ("; ..." if len(differences) > _SHOWN else "")
     return (
-        f"{step} was compiled again after the first epoch because its inputs changed ({shown}). "
+        f"{step} was compiled again because its inputs changed ({shown}). "
         "Each new input signature costs a compilation: keep batch shapes and dtypes constant "
         "(the last partial batch is padded for you) and keep States fields' types stable."
     )
