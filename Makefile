@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/speed.py
 	$(PY) benchmarks/distributed.py
 	$(PY) benchmarks/recipes.py
+	$(PY) benchmarks/checkpoint.py
 
 # The site, with its API reference, in strict mode: a broken link, a missing API entry or
 # a failing guide fails the build. The getting-started chart comes from a real run.

@@ -181,3 +181,63 @@ def test_every_callback_closes_even_when_one_fails_at_train_end(tmp_path):
     with pytest.raises(ZeroDivisionError):
         fit(make_model(), [failing, closing], epochs=1)
     assert closed == [True]
+
+
+# ---------------------------------------------------------------- max_to_keep
+def scores(values):
+    """A callback (listed first) that sets logs["score"] to the next value each epoch."""
+    return LambdaCallback(on_epoch_end=lambda epoch, logs: logs.__setitem__("score", values[epoch]))
+
+
+def test_max_to_keep_keeps_the_newest_checkpoints_and_they_load(tmp_path):
+    model = make_model()
+    keeper, kept = snapshots(model)
+    checkpoint = ModelCheckpoint(tmp_path / "epoch{epoch}", max_to_keep=2)
+    fit(model, [checkpoint, keeper], epochs=5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch4", "epoch5"]  # nothing else, no temporaries
+    for name, states in (("epoch4", kept[3]), ("epoch5", kept[4])):
+        assert same_leaves(dict(elegy.load(tmp_path / name).states), states), name
+
+
+def test_max_to_keep_with_save_best_only_keeps_the_best(tmp_path):
+    values = [1.0, 3.0, 2.0, 5.0, 4.0, 6.0]  # improvements at epochs 1, 2, 4 and 6
+    checkpoint = ModelCheckpoint(
+        tmp_path / "best{epoch}", monitor="score", mode="max", save_best_only=True, max_to_keep=2
+    )
+    fit(make_model(), [scores(values), checkpoint], epochs=6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best4", "best6"]  # scores 5 and 6
+    assert checkpoint.best == 6.0
+
+
+def test_max_to_keep_counts_a_reused_name_once(tmp_path):
+    values = [0.5, 0.25, 0.5, 0.75]  # "{score}" names one folder twice
+    checkpoint = ModelCheckpoint(tmp_path / "s{score}", monitor="score", max_to_keep=2)
+    fit(make_model(), [scores(values), checkpoint], epochs=4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s0.5", "s0.75"]
+
+
+def test_max_to_keep_continues_after_a_resume(tmp_path):
+    """The list of written checkpoints is part of the callback's backed-up state: the
+    resumed run deletes the interrupted run's old checkpoints too."""
+    from elegy.callbacks import BackupAndRestore, Callback
+
+    class Interrupt(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 3:
+                raise KeyboardInterrupt
+
+    def attempt(*extra):
+        checkpoint = ModelCheckpoint(tmp_path / "ckpt" / "e{epoch}", max_to_keep=2)
+        fit(make_model(), [checkpoint, BackupAndRestore(tmp_path / "backup"), *extra], epochs=5)
+
+    with pytest.raises(KeyboardInterrupt):
+        attempt(Interrupt())
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["e2", "e3"]
+    attempt()
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["e4", "e5"]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2"])
+def test_max_to_keep_must_be_a_positive_integer(bad):
+    with pytest.raises((ValueError, TypeError), match="max_to_keep must be an integer >= 1"):
+        ModelCheckpoint("ckpt", max_to_keep=bad)
