@@ -139,6 +139,10 @@ def test_two_processes_train_like_one(tmp_path):
     assert "Epoch 3/3" in outputs[0] and "Epoch" not in outputs[1]
     saved = elegy.load(tmp_path / "saved")  # written by both processes together
     np.testing.assert_allclose(saved.predict(x), reference.predict(x), atol=1e-5)
+    assert sorted(path.name for path in (tmp_path / "ckpt").iterdir()) == ["e2", "e3"]  # max_to_keep=2
+    np.testing.assert_allclose(
+        elegy.load(tmp_path / "ckpt" / "e3").predict(x), reference.predict(x), atol=1e-5
+    )
     assert list((tmp_path / "logs").rglob("events.out.tfevents.*"))
     assert "tensorboard joined: True" in outputs[0] and "tensorboard joined: False" in outputs[1]
 

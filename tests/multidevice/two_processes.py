@@ -57,7 +57,9 @@ def main(process_id: int, port: int, out_dir: str) -> None:
 
     model = make_model()
     logs = elegy.callbacks.TensorBoard(os.path.join(out_dir, "logs"))
-    history = model.fit(x, y, batch_size=30, epochs=3, verbose=2, callbacks=[logs])
+    # Both processes write every checkpoint together; process 0 alone prunes the old ones.
+    checkpoints = elegy.callbacks.ModelCheckpoint(os.path.join(out_dir, "ckpt", "e{epoch}"), max_to_keep=2)
+    history = model.fit(x, y, batch_size=30, epochs=3, verbose=2, callbacks=[logs, checkpoints])
     save_params(model, "params")
     np.save(os.path.join(out_dir, f"loss_{process_id}.npy"), np.asarray(history.history["loss"]))
     model.save(os.path.join(out_dir, "saved"))  # every process together

@@ -4,6 +4,10 @@ A checkpoint callback hands over the States it wants written (an immutable value
 training loop may go on replacing `model.states`) and returns at once. The next write
 waits for the previous one, so writes land in order and at most one is in flight. An
 error in a write is raised by the next `submit` or by `wait`, never lost.
+
+In a run of several processes a write runs at once, on the training thread: its barriers
+(and Orbax's) are collectives, and collectives issued from two threads can interleave
+differently in each process and deadlock with the training steps' own.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from typing import Any
+
+import jax
 
 
 class BackgroundWriter:
@@ -23,6 +29,9 @@ class BackgroundWriter:
     def submit(self, write: Callable[[], Any]) -> None:
         """Wait for the previous write (raising its error, if any), then start `write`."""
         self.wait()
+        if jax.process_count() > 1:
+            write()
+            return
         self._thread = threading.Thread(target=self._run, args=(write,), name="elegy-checkpoint", daemon=True)
         self._thread.start()
 
