@@ -65,3 +65,13 @@ def test_without_hparams_no_session_is_written(tmp_path):
 def test_bad_hyperparameters_name_the_culprit(hparams, message):
     with pytest.raises(TypeError, match=message):
         TensorBoard("runs", hparams=hparams)
+
+
+def test_numpy_booleans_and_optax_transformations_read_well():
+    import numpy as np
+
+    from elegy.callbacks.hparams import checked_hparams, model_hparams
+
+    assert checked_hparams({"flag": np.True_}) == {"flag": True}
+    model = elegy.Model(lambda x: x, loss="mse", optimizer=optax.adam(1e-3))
+    assert model_hparams(model, {})["optimizer"] == type(optax.adam(1e-3)).__name__

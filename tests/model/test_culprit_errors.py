@@ -55,7 +55,8 @@ def test_integer_x_into_an_embedding_still_trains():
 def test_a_dict_x_without_the_key_the_network_reads_lists_the_keys_given():
     m = model(lambda x: mlp_forward(x["image"]))
     with pytest.raises(
-        KeyError, match=r"x has no key 'image', which the network reads; x's keys: \['img', 'label'\]"
+        KeyError,
+        match=r"the network looked up the key 'image', which x does not have \(x's keys: \['img', 'label'\]",
     ):
         fit(m, {"img": X, "label": Y.astype(np.float32)})
     assert_untouched(m)
@@ -115,3 +116,34 @@ def test_the_value_check_costs_nothing_after_initialization():
         history = fit(m, X, y)
     assert np.isnan(history.history["loss"][0])
     assert all(np.isfinite(leaf).all() for leaf in jax.tree_util.tree_leaves(m.states.net_params))
+
+
+def test_a_normalization_without_parameters_still_reads_integers():
+    def forward(x):  # LayerNorm without scale or offset creates no parameters
+        return hk.Linear(3)(hk.LayerNorm(-1, create_scale=False, create_offset=False)(x).astype(jnp.float32))
+
+    history = fit(model(forward), X.astype(np.int32))
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_labels_checked_inside_a_vmap_are_left_to_the_loss():
+    """A sparse loss vmapped over time steps: its labels are values of the inner
+    transformation, which cannot leave it, so they are not checked (and nothing breaks)."""
+    from elegy.losses import sparse_categorical_crossentropy
+
+    def per_time_step(y_true, y_pred):
+        def one_step(labels, logits):
+            return sparse_categorical_crossentropy(labels, logits, from_logits=True)
+
+        return jax.vmap(one_step, in_axes=1, out_axes=1)(y_true, y_pred).mean(axis=-1)
+
+    x = np.repeat(X[:, None, :], 5, axis=1)
+    y = np.repeat(Y[:, None], 5, axis=1)
+    history = fit(model(lambda v: hk.Linear(3)(v), loss=per_time_step), x, y)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_a_loss_called_on_its_own_may_broadcast_its_weight():
+    loss = elegy.losses.MeanSquaredError()
+    value = loss(jnp.zeros((4, 2)), jnp.ones((4, 2)), sample_weight=jnp.array([2.0]))
+    assert float(value) == 2.0

@@ -88,3 +88,12 @@ def test_changes_lists_changed_added_and_removed_leaves():
 
 def test_signature_of_plain_values_describes_them():
     assert signature({"a": None, "b": 3}) == {"['b']": "int 3"}
+
+
+def test_a_new_batch_size_in_a_new_call_is_not_a_retrace_to_warn_about():
+    model = make_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", elegy.RetraceWarning)
+        model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
+        model.evaluate(X, Y, batch_size=32, verbose=0)
+        model.fit(X, Y, batch_size=32, epochs=1, validation_split=0.25, verbose=0)

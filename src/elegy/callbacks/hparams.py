@@ -18,6 +18,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 SESSION_START_TAG = "_hparams_/session_start_info"
 SESSION_END_TAG = "_hparams_/session_end_info"
 PLUGIN_NAME = "hparams"
@@ -45,8 +47,8 @@ def checked_hparams(hparams: Any) -> dict[str, Value]:
             raise TypeError(f"hparams names must be strings, got {name!r}")
         if value is None:
             continue
-        if isinstance(value, (bool, str)):
-            checked[name] = value
+        if isinstance(value, (bool, str, np.bool_)):
+            checked[name] = value if isinstance(value, str) else bool(value)
         elif isinstance(value, (int, float)) or _is_numpy_number(value):
             checked[name] = float(value)
         else:
@@ -121,6 +123,8 @@ def _described(value: Any) -> Any:
     its name (a function, an optimizer) or, for lists and dicts, a short text."""
     if value is None or isinstance(value, (bool, str, int, float)) or _is_numpy_number(value):
         return value
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # an optax transformation
+        return type(value).__name__
     if isinstance(value, (list, tuple)):
         return ", ".join(str(_described(item)) for item in value)
     if isinstance(value, Mapping):
@@ -130,6 +134,4 @@ def _described(value: Any) -> Any:
 
 
 def _is_numpy_number(value: Any) -> bool:
-    import numpy as np
-
     return isinstance(value, np.generic) and np.issubdtype(type(value), np.number)

@@ -81,12 +81,13 @@ class Loss:
         values = jnp.asarray(call_with_context(self.call, y_true, y_pred, context, f"loss {self.name!r}"))
         if values.ndim == 0:
             return self.weight * values
-        check_per_row(values, _batch_rows(mask, sample_weight), f"loss {self.name!r}")
+        if mask is not None:  # (in a step: a loss called on its own may broadcast its weights)
+            check_per_row(values, int(jnp.shape(mask)[0]), f"loss {self.name!r}")
         mask = combine_masks(mask, self.element_mask(y_true, y_pred))
         return self.weight * reduce(values, sample_weight, mask, self.reduction)
 
 
-def check_per_row(values: jnp.ndarray, rows: int | None, what: str) -> None:
+def check_per_row(values: jnp.ndarray, rows: int, what: str) -> None:
     """Per-sample values start with the batch axis: otherwise weighting them by row (the
     mask, `sample_weight`) would fail in a broadcast that names neither the loss nor why.
 
@@ -98,20 +99,11 @@ def check_per_row(values: jnp.ndarray, rows: int | None, what: str) -> None:
         ...
         ValueError: loss 'mine' returned values of shape (3,), but the batch has 8 rows: ...
     """
-    if rows is not None and (values.ndim == 0 or values.shape[0] != rows):
+    if values.ndim == 0 or values.shape[0] != rows:
         raise ValueError(
             f"{what} returned values of shape {tuple(values.shape)}, but the batch has {rows} rows: "
             f"return one value per row, shape ({rows},) (or ({rows}, ...)), or a scalar"
         )
-
-
-def _batch_rows(mask: Any, sample_weight: Any) -> int | None:
-    """The batch size, from the weights by row (a loss called on its own may have none)."""
-    for candidate in (mask, sample_weight):
-        shape = getattr(candidate, "shape", None)
-        if shape:
-            return int(shape[0])
-    return None
 
 
 def reduce(

@@ -223,7 +223,7 @@ class CompiledSteps:
         with_average = not training and model.ema_decay is not None and model.evaluate_with_ema
         if with_average:
             states = ema.swapped(states)
-        with running_step(batch.mask) as running, hooks.collecting() as uncollected, checking() as checks:
+        with running_step(batch.mask) as running, hooks.collecting() as uncollected, checking() as checked:
             result = model.call_step(
                 step,
                 x=batch.x,
@@ -251,8 +251,12 @@ class CompiledSteps:
             return result.y_pred, new_states
         self._log_orders[entry] = log_order(running.log_names, result.logs)
         if initializing:  # what initialization reads: the first batch's value checks
-            return checks, new_states
+            return checked.checks, new_states
         return dict(result.logs), new_states
+
+    def forget_signatures(self) -> None:
+        """Start comparing traces afresh (`fit` does, so that it warns only about its own)."""
+        self._signatures.clear()
 
     def _note_trace(self, entry: str, states: States, batch: Batch, class_weight: Any) -> None:
         if not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(batch)):

@@ -40,8 +40,8 @@ FLOATING_MODULES: tuple[type[hk.Module], ...] = (
 
 @contextlib.contextmanager
 def naming_input_errors(x: Any, initializing: bool) -> Iterator[None]:
-    """Run the network inside this: integer inputs to a floating-point module (checked
-    while it creates its parameters) and missing dict keys become errors naming `x`."""
+    """Run the network inside this: a floating-point module failing on integer inputs
+    (while it creates its parameters) and a missing dict key become errors naming `x`."""
     checks = _no_integer_inputs(x) if initializing else contextlib.nullcontext()
     try:
         with checks:
@@ -51,19 +51,24 @@ def naming_input_errors(x: Any, initializing: bool) -> Iterator[None]:
         given = _dict_keys(x)
         if given and isinstance(missing, str) and missing not in given:
             raise KeyError(
-                f"x has no key {missing!r}, which the network reads; x's keys: {sorted(given)}"
+                f"the network looked up the key {missing!r}, which x does not have "
+                f"(x's keys: {sorted(given)})"
             ) from error
         raise
 
 
 def _no_integer_inputs(x: Any) -> Any:
     def check(next_call: Callable[..., Any], args: Any, kwargs: Any, context: Any) -> Any:
-        if context.method_name == "__call__" and isinstance(context.module, FLOATING_MODULES):
+        try:
+            return next_call(*args, **kwargs)
+        except (TypeError, ValueError) as error:  # only a real failure: a LayerNorm without
+            # scale or offset creates no parameters and reads integers fine
             inputs = args[0] if args else next(iter(kwargs.values()), None)
             dtype = getattr(inputs, "dtype", None)
-            if dtype is not None and not jnp.issubdtype(dtype, jnp.inexact):
-                raise TypeError(_integer_input_message(context.module, inputs, x))
-        return next_call(*args, **kwargs)
+            floating = context.method_name == "__call__" and isinstance(context.module, FLOATING_MODULES)
+            if floating and dtype is not None and not jnp.issubdtype(dtype, jnp.inexact):
+                raise TypeError(_integer_input_message(context.module, inputs, x)) from error
+            raise
 
     return hk.intercept_methods(check)
 

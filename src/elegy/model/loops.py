@@ -128,7 +128,9 @@ def fit(
     compiled, plan = model._compiled_steps, model._plan("train", train, data_on_device)
     halted: Any = model._not_halted()  # set on the device by the first non-finite step (see `guarded`)
     # From its first batch: a batch that grows in the first epoch compiles again as surely
-    # as one in a later epoch (every entry's first compilation has no previous signature).
+    # as one in a later epoch. Compared with this fit's traces only: a new batch size in a
+    # new call is the user's choice, not a surprise.
+    compiled.forget_signatures()
     compiled.warn_on_retrace = True
     try:  # on_train_end runs however fit ends, so writers and files get closed
         for epoch in range(point.epoch, epochs):

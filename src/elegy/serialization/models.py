@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import jax
+
 from elegy.distributed import is_primary_process
 from elegy.serialization.arrays import abstract, read_states, write_states
 from elegy.serialization.store import InvalidSaveError, SavedVersion, read_consistently, write_version
@@ -102,11 +104,15 @@ def capture(model: SavableModel, weights_only: bool = False) -> Callable[[str | 
     """
     states = snapshot(model.states)  # training goes on, reusing the model's own buffers
     definition = None if weights_only else _definition(model, abstract(states))
+    # One process: pickled on the writing thread, off the training one. Several: here, in
+    # every process, so that a model that cannot be pickled fails in all of them before
+    # the save's first barrier (rather than in process 0 alone, leaving the others waiting).
+    pickled = _pickled(definition) if definition is not None and jax.process_count() > 1 else None
 
     def write(folder: Path) -> dict[str, Any]:
         recorded = write_states(folder, states)
-        if definition is not None and is_primary_process():  # pickled here, off the training thread
-            (folder / DEFINITION).write_bytes(_pickled(definition))
+        if definition is not None and is_primary_process():
+            (folder / DEFINITION).write_bytes(pickled or _pickled(definition))
         return {**recorded, "elegy_version": __version__}
 
     kind = WEIGHTS if weights_only else MODEL
