@@ -34,6 +34,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -78,7 +79,6 @@ class Distribution:
             raise ValueError(f"batch_axis {batch_axis!r} is not an axis of the mesh {mesh.axis_names}")
         self.mesh = mesh
         self.batch_axis = batch_axis
-        self._held: tuple[Mesh, int] | None = None  # (mesh, process_batch_shards), computed once
 
     # ---------------------------------------------------------------- batches
     @property
@@ -115,25 +115,24 @@ class Distribution:
 
         return jax.tree_util.tree_map(assemble, batch)
 
+    @functools.cached_property
     def process_batch_shards(self) -> int:
-        """How many of the batch axis's shards this process's devices hold (looked up once
-        per mesh: a walk over every device of a large mesh would cost every step)."""
-        if self._held is None or self._held[0] is not self.mesh:
-            position = self.mesh.axis_names.index(self.batch_axis)
-            mine = jax.process_index()
-            held = {
-                index[position]
-                for index, device in np.ndenumerate(self.mesh.devices)
-                if device.process_index == mine
-            }
-            self._held = (self.mesh, len(held))
-        return self._held[1]
+        """How many of the batch axis's shards this process's devices hold (looked up once:
+        a walk over every device of a large mesh would cost every step)."""
+        position = self.mesh.axis_names.index(self.batch_axis)
+        mine = jax.process_index()
+        held = {
+            index[position]
+            for index, device in np.ndenumerate(self.mesh.devices)
+            if device.process_index == mine
+        }
+        return len(held)
 
     def put_share(self, batch: LocalBatch, sharding: NamedSharding, axis: int) -> Batch:
         """This process's share of a global batch, padded to a multiple of the batch shards
         its devices hold (padding rows masked out), joined with the other processes' into
         the global batch: every process's shares side by side, in the mesh's order."""
-        shards = self.process_batch_shards()
+        shards = self.process_batch_shards
         if shards * jax.process_count() != self.batch_shards:
             raise ValueError(
                 f"process_local data needs every process to hold its own, equal part of the mesh's "
@@ -143,7 +142,7 @@ class Distribution:
             )
         rows = batch.mask.shape[axis]
         size = -(-rows // shards) * shards
-        share = padded_rows(Batch(*batch), size, axis)
+        share = padded_rows(batch, size, axis)
         global_rows = size * jax.process_count()
 
         def assemble(leaf: Any) -> jax.Array:

@@ -3,6 +3,7 @@ and predicts exactly as the unmarked iterable does; the checks that keep the pro
 one global batch. (Two processes: tests/test_distributed.py::test_two_processes_train_like_one.)"""
 
 import re
+import types
 
 import jax
 import numpy as np
@@ -135,6 +136,11 @@ def test_padded_rows_pads_stacked_batches_along_their_row_axis():
     np.testing.assert_array_equal(padded.mask, [[True, True, True, False], [True, True, False, False]])
 
 
-def test_padded_rows_leaves_a_share_to_its_placement():
-    share = LocalBatch(*padded_batch(np.arange(3), None, None, 3))
-    assert padded_rows(share, 8) is share
+def test_the_planner_leaves_a_share_to_its_placement():
+    from elegy.model.execution import padded_for
+
+    eight_shards = types.SimpleNamespace(padded_size=lambda rows: 8)  # as a mesh of 8 would pad
+    whole = padded_batch(np.arange(3), None, None, 3)
+    assert padded_for(eight_shards, whole).mask.tolist() == [True] * 3 + [False] * 5
+    share = LocalBatch(*whole)
+    assert padded_for(eight_shards, share) is share

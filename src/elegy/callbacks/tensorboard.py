@@ -150,7 +150,7 @@ class TensorBoard(Callback):
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self._global_batch, self._next_epoch, self._purge_steps = 0, 0, {}
         self._profiling = False
-        self._config_pending = self.write_hparams or self.hparams is not None
+        self._config_pending = self.write_hparams or self._is_session
         self._summary_pending = self.write_summary
 
     def get_state(self) -> dict[str, Any]:
@@ -207,6 +207,11 @@ class TensorBoard(Callback):
             self._write_histograms(epoch)
         self._close_writers()  # on disk now: a crash after this epoch loses none of it
 
+    @property
+    def _is_session(self) -> bool:
+        """Whether the run is an HParams session (it has hyperparameters to show)."""
+        return self.write_hparams or self.hparams is not None
+
     def _write_configuration(self) -> None:
         """The configuration as text, and the session's start for the HParams dashboard
         (in the folder above `train/` and `validation/`, whose curves are its metrics)."""
@@ -244,7 +249,7 @@ class TensorBoard(Callback):
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         if self._profiling:  # fit ended inside the profiled range
             self._stop_profiling()
-        if self.write_hparams or self.hparams is not None:
+        if self._is_session:
             self._writer(SESSION).file_writer.add_summary(session_end())
         self._close_writers()
 

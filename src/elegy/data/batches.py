@@ -74,13 +74,9 @@ def padded_batch(x: Any, y: Any, sample_weight: Any, size: int) -> Batch:
 def padded_rows(batch: Batch, size: int, axis: int = 0) -> Batch:
     """`batch` extended to `size` rows by repeating its rows, the new ones masked out
     (a global batch made divisible by the number of devices it is split over); `axis`:
-    the rows' axis (1 for batches stacked on a leading step axis).
-
-    A `LocalBatch` is left as it is: it holds one process's share, whose padding depends
-    on that process's devices, so `Distribution.put_batch` pads it when it places it.
-    """
+    the rows' axis (1 for batches stacked on a leading step axis)."""
     rows = batch.mask.shape[axis]
-    if rows == size or isinstance(batch, LocalBatch):
+    if rows == size:
         return batch
     index = np.arange(size) % rows
     x, y, sample_weight = (take_rows(t, index, axis) for t in (batch.x, batch.y, batch.sample_weight))

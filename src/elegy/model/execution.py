@@ -37,7 +37,7 @@ import jax
 import numpy as np
 
 from elegy.callbacks.logs import Logs
-from elegy.data.batches import Batch, padded_rows
+from elegy.data.batches import Batch, LocalBatch, padded_rows
 from elegy.data.prefetch import to_device
 from elegy.data.resident import DeviceArrays, EpochRows
 from elegy.data.sources import ArraySource, Span
@@ -163,8 +163,7 @@ class ExecutionPlan:
         # Rows padded to a multiple of the batch shards (mask False), each batch placed
         # across the mesh: every process transfers its own rows.
         batches = (
-            padded_rows(batch, distribution.padded_size(len(batch.mask)))
-            for batch in itertools.islice(source.epoch(epoch), skip, None)
+            padded_for(distribution, batch) for batch in itertools.islice(source.epoch(epoch), skip, None)
         )
         return to_device(
             self._grouped(batches, skip),
@@ -284,6 +283,14 @@ def _joined(spans: Sequence[Span]) -> Span:
         if all(a.stop == b.start for a, b in zip(slices[:-1], slices[1:], strict=True)):
             return slice(slices[0].start, slices[-1].stop)
     return np.concatenate([np.arange(s.start, s.stop) if isinstance(s, slice) else s for s in spans])
+
+
+def padded_for(distribution: Distribution, batch: Batch) -> Batch:
+    """A global batch padded to a multiple of the batch shards; a process's share
+    (`LocalBatch`) is left to its placement, which pads it for that process's devices."""
+    if isinstance(batch, LocalBatch):
+        return batch
+    return padded_rows(batch, distribution.padded_size(len(batch.mask)))
 
 
 def _stacked(batch: Batch, group: int) -> Batch:

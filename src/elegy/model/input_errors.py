@@ -15,7 +15,7 @@ Both checks run at trace time only, so they cost nothing per step.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import haiku as hk
@@ -90,14 +90,11 @@ def _integer_input_message(module: hk.Module, inputs: Any, x: Any) -> str:
 
 
 def _dict_keys(x: Any) -> set[str]:
-    """The keys of every dict in `x` (nested ones too)."""
-    keys: set[str] = set()
-    stack = [x]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, Mapping):
-            keys.update(key for key in value if isinstance(key, str))
-            stack.extend(value.values())
-        elif isinstance(value, (list, tuple)):
-            stack.extend(value)
-    return keys
+    """The keys of every dict in `x` (nested ones too), read off its leaves' paths."""
+    paths = jax.tree_util.tree_flatten_with_path(x, is_leaf=lambda leaf: leaf is None)[0]
+    return {
+        entry.key
+        for path, _ in paths
+        for entry in path
+        if isinstance(entry, jax.tree_util.DictKey) and isinstance(entry.key, str)
+    }
